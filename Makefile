@@ -1,0 +1,28 @@
+# nnfs: one obvious command per job. `make help` lists them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help setup test lint gradcheck
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install nnfs (editable) with the dev tools; idempotent
+
+test: setup ## run the whole test suite
+	$(BIN)/python -m pytest -q
+
+lint: setup ## ruff check
+	$(BIN)/ruff check nnfs tests
+
+gradcheck: setup ## check every backward pass against central differences
+	$(BIN)/nnfs-gradcheck
