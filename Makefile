@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint gradcheck
+.PHONY: help setup test lint gradcheck bench
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,3 +26,6 @@ lint: setup ## ruff check
 
 gradcheck: setup ## check every backward pass against central differences
 	$(BIN)/nnfs-gradcheck
+
+bench: setup ## speed vs scikit-learn, one process (~2 min; QUICK=1: < 1 min); writes bench.json
+	$(BIN)/nnfs-bench $(if $(QUICK),--quick) --json bench.json

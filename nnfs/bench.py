@@ -1,0 +1,533 @@
+"""nnfs-bench: the speed of nnfs next to scikit-learn, measured in one process.
+
+Method (the same for every implementation, so the ratios are matched):
+- BLAS and OpenMP run on ONE thread for everything (threadpoolctl), as nnfs does by default;
+  the machine is shared, so implementations are alternated inside each repeat (the order
+  rotates from repeat to repeat) and ratios are paired per repeat: median [min-max].
+- Timed region of a classifier run: build the model + the whole `fit` call, wall clock
+  (`time.perf_counter`), divided by the number of epochs. nnfs runs `nnfs.train.fit` with its
+  defaults, so it computes the per-epoch metrics a user gets (train/test loss and accuracy,
+  gradient norms, update ratios). scikit-learn's `MLPClassifier.fit` only keeps a running
+  training loss per epoch. The variant "nnfs float64, metrics at end" (eval_every = epochs)
+  shows what the per-epoch metrics cost.
+- Test accuracy: `predict` on the held-out split after the full training of that same run,
+  outside the timed region, the same definition for both libraries.
+- Wide case: GEMM flops of one training step (forward + backward GEMMs, see `gemm_flops`) over
+  the wall time of `loss_and_grads` + one Adam step, as a fraction of the peak of `np.matmul` on
+  large square float64 matrices measured in the same run, on one thread, paired per repeat.
+
+Sections are functions `section(opts: BenchOptions) -> dict`, listed in `SECTIONS`; each returns
+its figures plus optional "lines" (text for the table), "summary" (keys lifted to the top of the
+JSON) and "targets" (dicts made by `target`). To add one, write the function (import heavy
+modules inside it) and add it to `SECTIONS`; `--only NAME` runs a subset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+
+# Targets of issue 3 (ratios: nnfs ms/epoch over scikit-learn's, moons; lower is better).
+TARGET_RATIO_F64 = 0.45
+TARGET_RATIO_F32 = 0.33
+TARGET_ACC_POINTS = 0.5  # nnfs test accuracy may trail scikit-learn's by at most this many points
+TARGET_WIDE_PEAK_FRACTION = 0.65
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """Sizes of one bench run; `QUICK` and `FULL` are the two presets."""
+
+    quick: bool = False
+    repeats: int = 5
+    seed: int = 0
+    moons_samples: int = 10_000
+    moons_noise: float | None = None  # None: nnfs.data's default
+    test_size: float = 0.25
+    hidden: tuple[int, ...] = (64, 64)
+    batch_size: int = 200
+    lr: float = 1e-3
+    epochs: int = 200  # full training, the same for nnfs and scikit-learn
+    wide_in: int = 64  # digits' 8x8 pixels
+    wide_hidden: tuple[int, ...] = (1024, 1024)
+    wide_out: int = 10  # digits' classes
+    wide_batch: int = 256
+    wide_steps: int = 20
+    peak_n: int = 2048
+    peak_reps: int = 2
+
+    def __post_init__(self):
+        for name in ("repeats", "moons_samples", "batch_size", "epochs", "wide_batch",
+                     "wide_steps", "peak_n", "peak_reps", "wide_in", "wide_out"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r}: must be an integer >= 1")
+        if not 0.0 < self.test_size < 1.0:
+            raise ValueError(f"test_size={self.test_size!r}: must be in (0, 1)")
+
+
+FULL = BenchOptions()
+QUICK = BenchOptions(quick=True, epochs=20, wide_steps=5, peak_n=1024, peak_reps=3)
+ADAM = {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}
+
+
+def gemm_flops(batch: int, sizes: list[int] | tuple[int, ...], *, input_grad: bool = False) -> int:
+    """Floating-point operations of the GEMMs of one training step of a dense MLP.
+
+    sizes = [n_in, *hidden, n_out]. A (batch, n) @ (n, m) product costs 2*batch*n*m flops.
+    Per dense layer: forward z = x @ W, backward dW = x.T @ dz and dx = dz @ W.T; the first
+    layer's dx (the gradient of the inputs) is useless for training and is counted only with
+    input_grad=True. Bias adds, activations, the loss and the optimizer are not counted.
+    """
+    if batch < 1 or len(sizes) < 2 or min(sizes) < 1:
+        raise ValueError(f"batch={batch!r}, sizes={list(sizes)!r}: need batch >= 1 and >= 2 "
+                         "positive layer sizes")
+    total = 0
+    for i, (n, m) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        n_gemms = 3 if (i > 0 or input_grad) else 2
+        total += n_gemms * 2 * batch * n * m
+    return total
+
+
+def target(name: str, value: float | None, op: str, threshold: float, note: str = "") -> dict:
+    """One target; met is None when the value is missing (a --quick run still says met/missed,
+    with a note, and the printed table says it is not a verdict)."""
+    if op not in ("<=", ">="):
+        raise ValueError(f"op={op!r}: must be '<=' or '>='")
+    met = None
+    if value is not None and math.isfinite(value):
+        met = value <= threshold if op == "<=" else value >= threshold
+    return {"name": name, "value": value, "op": op, "threshold": threshold, "met": met,
+            "note": note}
+
+
+def spread(values: list[float]) -> dict:
+    """median, min, max, mean and the raw values of a list of measurements."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "mean": statistics.fmean(values), "values": list(values)}
+
+
+# ---------------------------------------------------------------- implementations
+def run_nnfs(data, opts: BenchOptions, *, seed: int, epochs: int, dtype=np.float64,
+             eval_every: int = 1) -> dict:
+    """Build and fit an nnfs MLP like a user would; time model build + fit."""
+    from nnfs.core import optimizers
+    from nnfs.core.model import MLP
+    from nnfs.train import fit
+
+    precision = np.dtype(dtype).name
+    gc.collect()
+    t0 = time.perf_counter()
+    net = MLP(data.n_features, list(opts.hidden), data.n_out, activation="relu",
+              task=data.task, loss="cross_entropy", l2=0.0, rng=np.random.default_rng(seed),
+              dtype=dtype)
+    optimizer = optimizers.get("adam")(**ADAM)
+    history = fit(net, data, optimizer=optimizer, epochs=epochs, lr=opts.lr,
+                  batch_size=opts.batch_size, precision=precision,
+                  rng=np.random.default_rng(seed + 1), eval_every=eval_every, threads=1)
+    seconds = time.perf_counter() - t0
+    if history.status != "finished":
+        raise RuntimeError(f"nnfs fit ended with status {history.status!r}: {history.reason}")
+    test_acc = float(np.mean(history.net.predict(data.X_test) == data.y_test))
+    return {"seconds": seconds, "ms_per_epoch": 1e3 * seconds / epochs, "test_acc": test_acc,
+            "fit_ms_per_epoch": float(history.final["time/ms_per_epoch"]),
+            "final_test_acc": float(history.final["final/test_acc"])}
+
+
+def run_sklearn(data, opts: BenchOptions, *, seed: int, epochs: int) -> dict:
+    """scikit-learn's MLPClassifier with the same architecture, optimizer and batches.
+
+    alpha=0 (no L2, like nnfs l2=0); tol=0 and n_iter_no_change > epochs so that exactly
+    `epochs` epochs run, as in nnfs.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    gc.collect()
+    t0 = time.perf_counter()
+    clf = MLPClassifier(hidden_layer_sizes=opts.hidden, activation="relu", solver="adam",
+                        alpha=0.0, batch_size=opts.batch_size, learning_rate_init=opts.lr,
+                        beta_1=ADAM["beta1"], beta_2=ADAM["beta2"], epsilon=ADAM["eps"],
+                        max_iter=epochs, shuffle=True, tol=0.0, n_iter_no_change=epochs + 1,
+                        early_stopping=False, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(data.X_train, data.y_train)
+    seconds = time.perf_counter() - t0
+    if clf.n_iter_ != epochs:
+        raise RuntimeError(f"scikit-learn ran {clf.n_iter_} epochs instead of {epochs}")
+    test_acc = float(np.mean(clf.predict(data.X_test) == data.y_test))
+    return {"seconds": seconds, "ms_per_epoch": 1e3 * seconds / epochs, "test_acc": test_acc}
+
+
+def classifier_impls(data, opts: BenchOptions) -> dict[str, Callable[..., dict]]:
+    """The implementations compared on a classification dataset, by name."""
+    return {
+        "nnfs_f64": lambda seed, epochs: run_nnfs(data, opts, seed=seed, epochs=epochs),
+        "nnfs_f32": lambda seed, epochs: run_nnfs(data, opts, seed=seed, epochs=epochs,
+                                                  dtype=np.float32),
+        "sklearn": lambda seed, epochs: run_sklearn(data, opts, seed=seed, epochs=epochs),
+        "nnfs_f64_eval_end": lambda seed, epochs: run_nnfs(data, opts, seed=seed, epochs=epochs,
+                                                           eval_every=epochs),
+    }
+
+
+LABELS = {"nnfs_f64": "nnfs float64", "nnfs_f32": "nnfs float32",
+          "sklearn": "scikit-learn (float64)", "nnfs_f64_eval_end": "nnfs float64, metrics at end"}
+
+
+def compare(impls: dict[str, Callable[..., dict]], opts: BenchOptions,
+            baseline: str = "sklearn") -> dict:
+    """Alternate the implementations over opts.repeats paired repeats.
+
+    One short warm-up run each first (imports, first allocations). Repeat r uses model seed
+    opts.seed + r for every implementation, and rotates the order by r.
+    """
+    from threadpoolctl import threadpool_limits
+
+    names = list(impls)
+    runs: dict[str, list[dict]] = {name: [] for name in names}
+    with threadpool_limits(limits=1):
+        for name in names:
+            impls[name](seed=opts.seed, epochs=1)
+        for r in range(opts.repeats):
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                runs[name].append(impls[name](seed=opts.seed + r, epochs=opts.epochs))
+    out: dict = {"runs": runs, "impls": {}}
+    for name in names:
+        ms = [run["ms_per_epoch"] for run in runs[name]]
+        acc = [run["test_acc"] for run in runs[name]]
+        entry = {"ms_per_epoch": spread(ms), "test_acc": spread(acc)}
+        if name != baseline:
+            base = runs[baseline]
+            entry["ratio"] = spread([a["ms_per_epoch"] / b["ms_per_epoch"]
+                                     for a, b in zip(runs[name], base, strict=True)])
+            entry["acc_diff_points"] = spread([100 * (a["test_acc"] - b["test_acc"])
+                                               for a, b in zip(runs[name], base, strict=True)])
+        out["impls"][name] = entry
+    return out
+
+
+def _fmt(s: dict, digits: int = 2) -> str:
+    return f"{s['median']:.{digits}f} [{s['min']:.{digits}f}-{s['max']:.{digits}f}]"
+
+
+def classifier_lines(title: str, result: dict) -> list[str]:
+    lines = [title, f"  {'implementation':<30}{'ms/epoch med [min-max]':<26}"
+                    f"{'ratio vs sklearn':<22}{'test acc mean [min-max]'}"]
+    for name, e in result["impls"].items():
+        ratio = _fmt(e["ratio"], 3) if "ratio" in e else "1"
+        acc = e["test_acc"]
+        lines.append(f"  {LABELS.get(name, name):<30}{_fmt(e['ms_per_epoch']):<26}{ratio:<22}"
+                     f"{acc['mean']:.4f} [{acc['min']:.4f}-{acc['max']:.4f}]")
+    return lines
+
+
+def classifier_section(name: str, data, opts: BenchOptions) -> dict:
+    result = compare(classifier_impls(data, opts), opts)
+    e = result["impls"]
+    n_train, n_test = len(data.y_train), len(data.y_test)
+    title = (f"{name}: {n_train} train / {n_test} test, {data.n_features} features, "
+             f"{data.n_out} output(s), hidden {'-'.join(map(str, opts.hidden))} relu, "
+             f"Adam lr {opts.lr:g}, batch {opts.batch_size}, no L2 (sklearn alpha=0), "
+             f"{opts.epochs} epochs, {opts.repeats} repeats")
+    acc_sk = e["sklearn"]["test_acc"]["mean"]
+    note = "quick run: too few epochs for a verdict" if opts.quick else ""
+    targets = []
+    for impl in ("nnfs_f64", "nnfs_f32"):
+        gap = 100 * (acc_sk - e[impl]["test_acc"]["mean"])
+        targets.append(target(f"{name} {LABELS[impl]}: accuracy points below sklearn", gap, "<=",
+                              TARGET_ACC_POINTS, note))
+    return {"title": title, "lines": classifier_lines(title, result), "targets": targets,
+            "data": {"n_train": n_train, "n_test": n_test, "meta": _plain(data.meta)},
+            **result}
+
+
+def section_moons(opts: BenchOptions) -> dict:
+    from nnfs.data import load
+
+    data = load("moons", n_samples=opts.moons_samples, noise=opts.moons_noise, seed=opts.seed,
+                test_size=opts.test_size)
+    out = classifier_section("moons", data, opts)
+    e = out["impls"]
+    out["summary"] = {"ratio_f64": e["nnfs_f64"]["ratio"]["median"],
+                      "ratio_f32": e["nnfs_f32"]["ratio"]["median"],
+                      "acc_nnfs": e["nnfs_f64"]["test_acc"]["mean"],
+                      "acc_nnfs_f32": e["nnfs_f32"]["test_acc"]["mean"],
+                      "acc_sklearn": e["sklearn"]["test_acc"]["mean"],
+                      "ms_per_epoch_nnfs_f64": e["nnfs_f64"]["ms_per_epoch"]["median"],
+                      "ms_per_epoch_nnfs_f32": e["nnfs_f32"]["ms_per_epoch"]["median"],
+                      "ms_per_epoch_sklearn": e["sklearn"]["ms_per_epoch"]["median"]}
+    note = "quick run" if opts.quick else ""
+    out["targets"] = [target("moons ratio_f64 (nnfs f64 / sklearn ms/epoch)",
+                             out["summary"]["ratio_f64"], "<=", TARGET_RATIO_F64, note),
+                      target("moons ratio_f32 (nnfs f32 / sklearn ms/epoch)",
+                             out["summary"]["ratio_f32"], "<=", TARGET_RATIO_F32, note),
+                      *out["targets"]]
+    return out
+
+
+def section_digits(opts: BenchOptions) -> dict:
+    from nnfs.data import load
+
+    data = load("digits", seed=opts.seed, test_size=opts.test_size)
+    out = classifier_section("digits", data, opts)
+    e = out["impls"]
+    out["summary"] = {"digits_ratio_f64": e["nnfs_f64"]["ratio"]["median"],
+                      "digits_ratio_f32": e["nnfs_f32"]["ratio"]["median"],
+                      "digits_acc_nnfs": e["nnfs_f64"]["test_acc"]["mean"],
+                      "digits_acc_nnfs_f32": e["nnfs_f32"]["test_acc"]["mean"],
+                      "digits_acc_sklearn": e["sklearn"]["test_acc"]["mean"]}
+    return out
+
+
+# ---------------------------------------------------------------- wide case
+def gemm_peak(n: int, reps: int, rng: np.random.Generator) -> float:
+    """Best GFLOP/s of reps (n, n) @ (n, n) float64 products (call under a thread limit)."""
+    a, b = rng.standard_normal((n, n)), rng.standard_normal((n, n))
+    c = np.empty((n, n))
+    np.matmul(a, b, out=c)
+    best = math.inf
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        np.matmul(a, b, out=c)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def section_wide(opts: BenchOptions) -> dict:
+    """GFLOP/s of the nnfs training step on a wide MLP against the measured GEMM peak."""
+    from threadpoolctl import threadpool_limits
+
+    from nnfs.core import optimizers
+    from nnfs.core.model import MLP
+
+    rng = np.random.default_rng(opts.seed)
+    sizes = [opts.wide_in, *opts.wide_hidden, opts.wide_out]
+    # Inputs: standard normal features and uniform labels; GEMM cost does not depend on values.
+    n_batches = 4
+    batches = [(rng.standard_normal((opts.wide_batch, opts.wide_in)),
+                rng.integers(0, opts.wide_out, opts.wide_batch)) for _ in range(n_batches)]
+    net = MLP(opts.wide_in, list(opts.wide_hidden), opts.wide_out, activation="relu",
+              task="multiclass", loss="cross_entropy", rng=rng, dtype=np.float64)
+    gflat, grads = net.new_grads()
+    adam = optimizers.get("adam")(**ADAM)
+    params, flat_grads = {"flat": net.flat}, {"flat": gflat}
+
+    def grads_only(k):
+        X, y = batches[k % n_batches]
+        net.loss_and_grads(X, y, out=grads)
+
+    def train_step(k):
+        grads_only(k)
+        adam.step(params, flat_grads, lr=opts.lr)
+
+    def time_steps(step) -> float:
+        gc.collect()
+        t0 = time.perf_counter()
+        for k in range(opts.wide_steps):
+            step(k)
+        return (time.perf_counter() - t0) / opts.wide_steps
+
+    flops = gemm_flops(opts.wide_batch, sizes)
+    peaks, step_s, grad_s = [], [], []
+    with threadpool_limits(limits=1):
+        train_step(0)  # warm-up: optimizer state, first allocations
+        for r in range(opts.repeats):
+            measures = [lambda: peaks.append(gemm_peak(opts.peak_n, opts.peak_reps, rng)),
+                        lambda: step_s.append(time_steps(train_step)),
+                        lambda: grad_s.append(time_steps(grads_only))]
+            for measure in measures[r % 3:] + measures[:r % 3]:
+                measure()
+    step_gflops = [flops / s / 1e9 for s in step_s]
+    grad_gflops = [flops / s / 1e9 for s in grad_s]
+    fraction = [g / p for g, p in zip(step_gflops, peaks, strict=True)]
+    grad_fraction = [g / p for g, p in zip(grad_gflops, peaks, strict=True)]
+    title = (f"wide: MLP {'-'.join(map(str, sizes))} relu float64, batch {opts.wide_batch} "
+             f"(standard normal inputs, {opts.wide_out} classes), Adam; {opts.wide_steps} steps "
+             f"x {opts.repeats} repeats; peak = np.matmul {opts.peak_n}^2 float64, best of "
+             f"{opts.peak_reps}; one BLAS thread")
+    lines = [title,
+             f"  GEMM flops per step      {flops / 1e9:.4f} GFLOP (fwd x@W, bwd x.T@dz and dz@W.T;"
+             " no dx for layer 0)",
+             f"  GEMM peak                {_fmt(spread(peaks), 1)} GFLOP/s",
+             f"  train step (grads+Adam)  {_fmt(spread([1e3 * s for s in step_s]))} ms, "
+             f"{_fmt(spread(step_gflops), 1)} GFLOP/s, peak fraction {_fmt(spread(fraction), 3)}",
+             f"  loss_and_grads only      {_fmt(spread([1e3 * s for s in grad_s]))} ms, "
+             f"{_fmt(spread(grad_gflops), 1)} GFLOP/s, peak fraction "
+             f"{_fmt(spread(grad_fraction), 3)}"]
+    summary = {"wide_peak_fraction": statistics.median(fraction),
+               "wide_gflops": statistics.median(step_gflops),
+               "gemm_peak_gflops": statistics.median(peaks),
+               "wide_grads_only_peak_fraction": statistics.median(grad_fraction)}
+    return {"title": title, "lines": lines, "summary": summary,
+            "targets": [target("wide_peak_fraction (train step GFLOP/s / GEMM peak)",
+                               summary["wide_peak_fraction"], ">=", TARGET_WIDE_PEAK_FRACTION,
+                               "quick run" if opts.quick else "")],
+            "sizes": sizes, "gemm_flops_per_step": flops, "peak_gflops": spread(peaks),
+            "step_ms": spread([1e3 * s for s in step_s]), "step_gflops": spread(step_gflops),
+            "peak_fraction": spread(fraction), "grads_only_ms": spread([1e3 * s for s in grad_s]),
+            "grads_only_peak_fraction": spread(grad_fraction)}
+
+
+# ---------------------------------------------------------------- driver
+SECTIONS: dict[str, Callable[[BenchOptions], dict]] = {
+    "moons": section_moons,
+    "digits": section_digits,
+    "wide": section_wide,
+}
+GROUPS = {"speed": ("moons", "digits", "wide")}
+REQUIRED_KEYS = ("ratio_f64", "ratio_f32", "acc_nnfs", "acc_sklearn", "wide_peak_fraction")
+
+
+def environment() -> dict:
+    """What the numbers depend on: versions, CPU, BLAS (as loaded, before any limit), load."""
+    import sklearn
+    from threadpoolctl import threadpool_info
+
+    cpu = next((line.split(":", 1)[1].strip() for line in _read_lines("/proc/cpuinfo")
+                if line.startswith("model name")), platform.processor())
+    return {"python": platform.python_version(), "numpy": np.__version__,
+            "sklearn": sklearn.__version__, "platform": platform.platform(), "cpu": cpu,
+            "cpu_count": os.cpu_count(),
+            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+            "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
+            "blas": threadpool_info(), "bench_threads": 1,
+            "loadavg_start": list(os.getloadavg())}
+
+
+def _read_lines(path: str) -> list[str]:
+    try:
+        with open(path) as f:
+            return f.readlines()
+    except OSError:
+        return []
+
+
+def _plain(value):
+    """JSON-safe copy: numpy scalars to Python, non-finite floats to None, tuples to lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def resolve_sections(only: str | None) -> list[str]:
+    """'moons,wide' or 'speed' -> section names, in SECTIONS order; unknown -> ValueError."""
+    if not only:
+        return list(SECTIONS)
+    wanted: set[str] = set()
+    for part in (p.strip() for p in only.split(",") if p.strip()):
+        if part in GROUPS:
+            wanted.update(GROUPS[part])
+        elif part in SECTIONS:
+            wanted.add(part)
+        else:
+            valid = ", ".join([*SECTIONS, *GROUPS])
+            raise ValueError(f"--only={part!r}: unknown section; valid: {valid}")
+    return [name for name in SECTIONS if name in wanted]
+
+
+def run(opts: BenchOptions, sections: list[str], *, echo: Callable[[str], None] = print) -> dict:
+    """Run the sections; return the whole result (JSON-ready)."""
+    result: dict = {key: None for key in REQUIRED_KEYS}
+    result.update({"quick": opts.quick, "options": _plain(asdict(opts)), "env": environment(),
+                   "targets": [], "sections": {}})
+    for name in sections:
+        t0 = time.perf_counter()
+        out = SECTIONS[name](opts)
+        out["section_seconds"] = time.perf_counter() - t0
+        for line in out.get("lines", []):
+            echo(line)
+        echo("")
+        result.update(out.get("summary", {}))
+        result["targets"].extend(out.get("targets", []))
+        result["sections"][name] = out
+    result["env"]["loadavg_end"] = list(os.getloadavg())
+    return _plain(result)
+
+
+def targets_lines(result: dict) -> list[str]:
+    quick = " (QUICK RUN: indicative only, not a verdict)" if result["quick"] else ""
+    lines = [f"targets{quick}"]
+    for t in result["targets"]:
+        value = "n/a" if t["value"] is None else f"{t['value']:.3f}"
+        verdict = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
+        lines.append(f"  {t['name']:<62} {value:>8} {t['op']} {t['threshold']:<6g} {verdict}")
+    return lines
+
+
+def write_json(result: dict, path: str) -> None:
+    """Write the result; the REQUIRED_KEYS are always present (null when not measured)."""
+    missing = [key for key in REQUIRED_KEYS if key not in result]
+    if missing:
+        raise ValueError(f"result is missing required keys {missing}")
+    with open(path, "w") as f:
+        json.dump(_plain(result), f, indent=2, allow_nan=False)
+        f.write("\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nnfs-bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help=f"a run of under a minute: {QUICK.epochs} epochs, "
+                             f"{QUICK.wide_steps} wide steps, peak on {QUICK.peak_n}^2")
+    parser.add_argument("--json", metavar="FILE", help="write every figure to FILE")
+    parser.add_argument("--only", metavar="SECTIONS",
+                        help=f"comma-separated subset of {', '.join([*SECTIONS, *GROUPS])}")
+    parser.add_argument("--repeats", type=int, help="paired repeats (default 5)")
+    parser.add_argument("--epochs", type=int, help="training epochs of the classifier sections")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        sections = resolve_sections(args.only)
+        opts = replace(QUICK if args.quick else FULL, seed=args.seed,
+                       **{k: v for k, v in (("repeats", args.repeats), ("epochs", args.epochs))
+                          if v is not None})
+    except ValueError as exc:
+        parser.error(str(exc))
+    env = {k: v for k, v in environment().items() if k not in ("blas", "loadavg_start")}
+    print(f"nnfs-bench{' --quick' if opts.quick else ''}: {env}")
+    for lib in environment()["blas"]:
+        print(f"  {lib.get('user_api')}: {lib.get('internal_api')} {lib.get('version')} "
+              f"{lib.get('architecture', '')} ({os.path.basename(lib.get('filepath', ''))}), "
+              f"{lib.get('num_threads')} threads by default; limited to 1 in the bench")
+    if opts.quick:
+        print(f"QUICK RUN: {opts.epochs} epochs, {opts.repeats} repeats; accuracies are not after "
+              "full training and the targets below are not a verdict")
+    if opts.repeats < 5:
+        print(f"note: {opts.repeats} repeats (< 5): spreads are unreliable")
+    print()
+    t0 = time.perf_counter()
+    result = run(opts, sections)
+    result["bench_seconds"] = time.perf_counter() - t0
+    for line in targets_lines(result):
+        print(line)
+    print(f"\nbench time {result['bench_seconds']:.1f} s")
+    if args.json:
+        write_json(result, args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""nnfs-bench: the harness on tiny sizes (real fits, real GEMMs; no timing assertions)."""
+
+import json
+import math
+
+import pytest
+
+from nnfs import bench
+
+TINY = bench.BenchOptions(quick=True, repeats=2, moons_samples=300, hidden=(8,), batch_size=50,
+                          epochs=2, wide_in=8, wide_hidden=(16, 16), wide_out=3, wide_batch=8,
+                          wide_steps=2, peak_n=32, peak_reps=1)
+
+
+def test_gemm_flops_hand_computed():
+    # sizes 2-3-1, batch 4: layer 0: x@W and x.T@dz, 2*4*2*3 = 48 each -> 96 (no input grad);
+    # layer 1: x@W, x.T@dz, dz@W.T, 2*4*3*1 = 24 each -> 72. Total 168.
+    assert bench.gemm_flops(4, [2, 3, 1]) == 168
+    assert bench.gemm_flops(4, [2, 3, 1], input_grad=True) == 168 + 48
+    # the wide case of the bench: 64-1024-1024-10, batch 256
+    expected = 2 * 2 * 256 * 64 * 1024 + 3 * 2 * 256 * 1024 * 1024 + 3 * 2 * 256 * 1024 * 10
+    assert bench.gemm_flops(256, [64, 1024, 1024, 10]) == expected
+
+
+@pytest.mark.parametrize("batch, sizes", [(0, [2, 3]), (4, [2]), (4, [2, 0, 1])])
+def test_gemm_flops_rejects_bad_shapes(batch, sizes):
+    with pytest.raises(ValueError, match="batch="):
+        bench.gemm_flops(batch, sizes)
+
+
+def test_options_reject_bad_values():
+    with pytest.raises(ValueError, match="repeats=0"):
+        bench.BenchOptions(repeats=0)
+    with pytest.raises(ValueError, match="test_size=1.5"):
+        bench.BenchOptions(test_size=1.5)
+
+
+def test_target_verdicts():
+    assert bench.target("r", 0.4, "<=", 0.45)["met"] is True
+    assert bench.target("r", 0.5, "<=", 0.45)["met"] is False
+    assert bench.target("f", 0.7, ">=", 0.65)["met"] is True
+    assert bench.target("f", None, ">=", 0.65)["met"] is None
+    with pytest.raises(ValueError, match="op="):
+        bench.target("f", 1.0, "<", 0.65)
+
+
+def test_resolve_sections():
+    assert bench.resolve_sections(None) == list(bench.SECTIONS)
+    assert bench.resolve_sections("wide,moons") == ["moons", "wide"]
+    assert bench.resolve_sections("speed") == ["moons", "digits", "wide"]
+    with pytest.raises(ValueError, match="--only='nope'"):
+        bench.resolve_sections("nope")
+
+
+def _positive_finite(x):
+    return isinstance(x, float) and math.isfinite(x) and x > 0
+
+
+def _check_spread(s):
+    assert set(s) >= {"median", "min", "max", "mean", "values"}
+    assert s["min"] <= s["median"] <= s["max"]
+
+
+def test_moons_section_tiny():
+    out = bench.section_moons(TINY)
+    impls = out["impls"]
+    assert set(impls) == {"nnfs_f64", "nnfs_f32", "sklearn", "nnfs_f64_eval_end"}
+    for name, entry in impls.items():
+        runs = out["runs"][name]
+        assert len(runs) == TINY.repeats
+        for run in runs:
+            assert _positive_finite(run["ms_per_epoch"])
+            assert 0.0 <= run["test_acc"] <= 1.0
+        _check_spread(entry["ms_per_epoch"])
+        if name != "sklearn":
+            _check_spread(entry["ratio"])
+            assert _positive_finite(entry["ratio"]["median"])
+    assert out["data"]["n_train"] + out["data"]["n_test"] == TINY.moons_samples
+    for key in ("ratio_f64", "ratio_f32", "acc_nnfs", "acc_sklearn"):
+        assert math.isfinite(out["summary"][key])
+    assert {t["met"] for t in out["targets"]} <= {True, False}
+    assert any("moons" in line for line in out["lines"])
+
+
+def test_digits_section_tiny():
+    out = bench.section_digits(TINY)
+    assert out["data"]["n_train"] > out["data"]["n_test"] > 0
+    for name in ("nnfs_f64", "nnfs_f32", "sklearn"):
+        assert _positive_finite(out["impls"][name]["ms_per_epoch"]["median"])
+    assert 0.0 <= out["summary"]["digits_acc_nnfs"] <= 1.0
+
+
+def test_wide_section_tiny():
+    out = bench.section_wide(TINY)
+    assert out["gemm_flops_per_step"] == bench.gemm_flops(8, [8, 16, 16, 3])
+    for key in ("peak_gflops", "step_ms", "step_gflops", "peak_fraction", "grads_only_ms"):
+        _check_spread(out[key])
+        assert all(_positive_finite(v) for v in out[key]["values"])
+        assert len(out[key]["values"]) == TINY.repeats
+    assert _positive_finite(out["summary"]["wide_peak_fraction"])
+
+
+def test_run_and_json_writer(tmp_path):
+    result = bench.run(TINY, ["wide"], echo=lambda line: None)
+    path = tmp_path / "bench.json"
+    bench.write_json(result, str(path))
+    data = json.loads(path.read_text())
+    for key in bench.REQUIRED_KEYS:
+        assert key in data
+    assert data["ratio_f64"] is None  # moons not run: null, never a made-up number
+    assert data["wide_peak_fraction"] > 0
+    assert data["env"]["bench_threads"] == 1 and data["env"]["blas"]
+    assert "OPENBLAS_CORETYPE" in data["env"]
+    assert data["sections"]["wide"]["section_seconds"] > 0
+    with pytest.raises(ValueError, match="missing required keys"):
+        bench.write_json({"ratio_f64": 0.5}, str(tmp_path / "bad.json"))
+
+
+def test_cli_quick_wide_only(tmp_path, capsys):
+    path = tmp_path / "b.json"
+    assert bench.main(["--quick", "--only", "wide", "--repeats", "2", "--json", str(path)]) == 0
+    printed = capsys.readouterr().out
+    assert "QUICK RUN" in printed and "wide_peak_fraction" in printed
+    assert json.loads(path.read_text())["quick"] is True
+
+
+def test_cli_rejects_unknown_section(capsys):
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--only", "bogus"])
+    assert exc.value.code == 2
+    assert "bogus" in capsys.readouterr().err
