@@ -1,0 +1,3 @@
+"""nnfs: neural networks from scratch in NumPy."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,238 @@
+"""Activation functions, each with its derivative written beside it.
+
+Every function is elementwise on a pre-activation ``z`` of any shape and any float dtype
+(float16, float32, float64); results keep ``z``'s dtype.  An :class:`Activation` bundles
+
+- ``f(z, out=None)``  the value ``a = f(z)``,
+- ``df(z)``           the derivative ``f'(z)``,
+- ``backprop(da, z, a, out)``  the hot-path product ``dz = da * f'(z)`` written into ``out``,
+  allowed to use the forward value ``a`` when that is cheaper (σ' = a(1 − a), tanh' = 1 − a²).
+  ``out`` must not alias ``da``; ``da``, ``z`` and ``a`` are only read.
+
+``get("swiglu")`` returns :data:`SWIGLU`, a marker :class:`Activation` whose ``f``/``df`` are the
+elementwise SiLU: SwiGLU is a gated *layer* (``silu(h @ W_gate + b_gate) * (h @ W_up + b_up)``,
+see :mod:`nnfs.core.layers`), and :class:`nnfs.core.model.MLP` recognises it by ``gated=True``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import erf, expit
+
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_C_TANH = math.sqrt(2.0 / math.pi)  # constant of the tanh approximation of GELU
+_K_TANH = 0.044715
+
+
+def _empty_like(z: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    # scipy's ufuncs have no float16 loop and would return float64; writing into an array of
+    # z's dtype keeps the dtype (the computation itself runs in float32/float64 then rounds).
+    return np.empty_like(z) if out is None else out
+
+
+# ---------------------------------------------------------------- identity
+def identity(z, out=None):
+    """a = z, (any shape)."""
+    out = _empty_like(z, out)
+    np.copyto(out, z)
+    return out
+
+
+def d_identity(z):
+    # f'(z) = 1
+    return np.ones_like(z)
+
+
+def _backprop_identity(da, z, a, out):
+    np.copyto(out, da)
+    return out
+
+
+# ---------------------------------------------------------------- sigmoid
+def sigmoid(z, out=None):
+    """σ(z) = 1 / (1 + e^(−z)), evaluated without overflow for any |z| (scipy's expit)."""
+    return expit(z, out=_empty_like(z, out))
+
+
+def d_sigmoid(z):
+    # σ'(z) = σ(z)(1 − σ(z))
+    s = sigmoid(z)
+    return s * (1 - s)
+
+
+def _backprop_sigmoid(da, z, a, out):
+    np.subtract(1, a, out=out)  # 1 − σ
+    out *= a  # σ(1 − σ)
+    out *= da
+    return out
+
+
+# ---------------------------------------------------------------- tanh
+def tanh(z, out=None):
+    """tanh(z)."""
+    return np.tanh(z, out=_empty_like(z, out))
+
+
+def d_tanh(z):
+    # tanh'(z) = 1 − tanh(z)²
+    t = np.tanh(z)
+    return 1 - t * t
+
+
+def _backprop_tanh(da, z, a, out):
+    np.multiply(a, a, out=out)
+    np.subtract(1, out, out=out)  # 1 − a²
+    out *= da
+    return out
+
+
+# ---------------------------------------------------------------- relu
+def relu(z, out=None):
+    """max(z, 0)."""
+    return np.maximum(z, 0, out=_empty_like(z, out))
+
+
+def d_relu(z):
+    # relu'(z) = 1 if z > 0 else 0  (0 at the kink, as PyTorch)
+    return (z > 0).astype(z.dtype)
+
+
+def _backprop_relu(da, z, a, out):
+    np.multiply(da, z > 0, out=out)
+    return out
+
+
+# ---------------------------------------------------------------- gelu (exact)
+def _Phi(z):
+    # Φ(z) = (1 + erf(z/√2)) / 2, the standard normal CDF
+    p = erf(z * _SQRT_HALF, out=np.empty_like(z))
+    p += 1
+    p *= 0.5
+    return p
+
+
+def gelu(z, out=None):
+    """GELU(z) = z Φ(z), Φ the standard normal CDF (exact, through erf)."""
+    return np.multiply(z, _Phi(z), out=_empty_like(z, out))
+
+
+def d_gelu(z):
+    # GELU'(z) = Φ(z) + z φ(z),  φ(z) = e^(−z²/2) / √(2π)
+    phi = np.exp(-0.5 * np.square(z))
+    phi *= _INV_SQRT_2PI
+    phi *= z
+    phi += _Phi(z)
+    return phi
+
+
+def _backprop_gelu(da, z, a, out):
+    np.multiply(da, d_gelu(z), out=out)
+    return out
+
+
+# ---------------------------------------------------------------- gelu (tanh approximation)
+def _tanh_u(z):
+    # t = tanh(c (z + k z³)),  c = √(2/π), k = 0.044715
+    u = np.square(z)
+    u *= _K_TANH
+    u += 1
+    u *= z
+    u *= _C_TANH
+    return np.tanh(u, out=u)
+
+
+def gelu_tanh(z, out=None):
+    """GELU_tanh(z) = z (1 + tanh(√(2/π)(z + 0.044715 z³))) / 2."""
+    t = _tanh_u(z)
+    t += 1
+    t *= 0.5
+    return np.multiply(z, t, out=_empty_like(z, out))
+
+
+def d_gelu_tanh(z):
+    # f'(z) = (1 + t)/2 + z (1 − t²) c (1 + 3k z²) / 2
+    t = _tanh_u(z)
+    du = np.square(z)
+    du *= 3 * _K_TANH
+    du += 1
+    du *= _C_TANH  # du/dz = c (1 + 3k z²)
+    du *= 1 - t * t
+    du *= z
+    du += 1 + t
+    du *= 0.5
+    return du
+
+
+def _backprop_gelu_tanh(da, z, a, out):
+    np.multiply(da, d_gelu_tanh(z), out=out)
+    return out
+
+
+# ---------------------------------------------------------------- silu (swish)
+def silu(z, out=None):
+    """SiLU(z) = z σ(z)."""
+    return np.multiply(z, sigmoid(z), out=_empty_like(z, out))
+
+
+def d_silu(z):
+    # SiLU'(z) = σ(z)(1 + z(1 − σ(z)))
+    s = sigmoid(z)
+    d = 1 - s
+    d *= z
+    d += 1
+    d *= s
+    return d
+
+
+def _backprop_silu(da, z, a, out):
+    np.multiply(da, d_silu(z), out=out)
+    return out
+
+
+# ---------------------------------------------------------------- registry
+@dataclass(frozen=True)
+class Activation:
+    """An elementwise activation: value ``f``, derivative ``df``, and hot-path ``backprop``.
+
+    ``relu_like`` selects He initialisation under ``init="auto"``; ``gated`` marks SwiGLU,
+    whose hidden layer the model builds as a gated layer (``f``/``df`` are then SiLU's).
+    """
+
+    name: str
+    f: Callable[..., np.ndarray]
+    df: Callable[[np.ndarray], np.ndarray]
+    backprop: Callable[..., np.ndarray]
+    relu_like: bool = False
+    gated: bool = False
+
+
+IDENTITY = Activation("identity", identity, d_identity, _backprop_identity)
+SIGMOID = Activation("sigmoid", sigmoid, d_sigmoid, _backprop_sigmoid)
+TANH = Activation("tanh", tanh, d_tanh, _backprop_tanh)
+RELU = Activation("relu", relu, d_relu, _backprop_relu, relu_like=True)
+GELU = Activation("gelu", gelu, d_gelu, _backprop_gelu, relu_like=True)
+GELU_TANH = Activation("gelu_tanh", gelu_tanh, d_gelu_tanh, _backprop_gelu_tanh, relu_like=True)
+SILU = Activation("silu", silu, d_silu, _backprop_silu, relu_like=True)
+SWIGLU = Activation("swiglu", silu, d_silu, _backprop_silu, relu_like=True, gated=True)
+
+ACTIVATIONS: dict[str, Activation] = {
+    a.name: a for a in (IDENTITY, SIGMOID, TANH, RELU, GELU, GELU_TANH, SILU, SWIGLU)
+}
+NAMES = tuple(ACTIVATIONS)
+
+
+def get(name: str | Activation) -> Activation:
+    """The activation registered under ``name`` (an :class:`Activation` passes through)."""
+    if isinstance(name, Activation):
+        return name
+    try:
+        return ACTIVATIONS[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"activation={name!r} is not known; valid: {', '.join(NAMES)}"
+        ) from None

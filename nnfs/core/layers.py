@@ -1,0 +1,128 @@
+"""Layers: the dense layer and the SwiGLU gated hidden layer, forward and backward.
+
+A layer owns no arrays.  ``forward(x, p, bufs)`` takes its parameters ``p`` (a tuple of arrays in
+the order of ``keys``) and returns ``(a, cache)``: the output and everything ``backward`` needs.
+``backward(da, cache, p, g, bufs, need_dx)`` writes the parameter gradients into the arrays of
+``g`` (same order as ``p``, overwritten, not accumulated) and returns ``dx`` (or None).
+
+``bufs`` is an optional workspace from ``buffers(batch, dtype)``: preallocated arrays that the
+forward and backward write into instead of allocating (the model keeps one per batch size, see
+:class:`nnfs.core.model.MLP`).  With ``bufs=None`` every result is a fresh array.  Inputs ``x``
+and upstream gradients ``da`` are never written to.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from nnfs.core.activations import IDENTITY, SILU, Activation
+
+
+def _buf(bufs, name):
+    return None if bufs is None else getattr(bufs, name)
+
+
+class Dense:
+    """z = x @ W + b, a = f(z).   x (batch, n_in), W (n_in, n_out), b (n_out,), a (batch, n_out).
+
+    ``activation=None`` (or identity) makes a = z: the output layer, whose link lives in the loss.
+    """
+
+    keys = ("W", "b")
+
+    def __init__(self, n_in: int, n_out: int, activation: Activation | None = None):
+        self.n_in, self.n_out = n_in, n_out
+        self.act = activation if activation is not None else IDENTITY
+        self.linear = self.act is IDENTITY
+
+    def shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        return [("W", (self.n_in, self.n_out)), ("b", (self.n_out,))]
+
+    def weight_keys(self) -> tuple[str, ...]:
+        return ("W",)
+
+    def buffers(self, batch: int, dtype) -> SimpleNamespace:
+        shape = (batch, self.n_out)
+        return SimpleNamespace(
+            z=np.empty(shape, dtype),
+            a=None if self.linear else np.empty(shape, dtype),
+            dz=np.empty(shape, dtype),  # for the output layer: the loss writes its dz here
+            dx=np.empty((batch, self.n_in), dtype),
+        )
+
+    def forward(self, x, p, bufs=None):
+        W, b = p
+        z = np.matmul(x, W, out=_buf(bufs, "z"))  # (batch, n_out)
+        z += b
+        a = z if self.linear else self.act.f(z, out=_buf(bufs, "a"))
+        return a, (x, z, a)
+
+    def backward(self, da, cache, p, g, bufs=None, need_dx=True):
+        x, z, a = cache
+        W, _ = p
+        dW, db = g
+        if self.linear:
+            dz = da
+        else:
+            out = np.empty_like(z) if bufs is None else bufs.dz
+            dz = self.act.backprop(da, z, a, out)  # dz = da ⊙ f'(z)
+        np.matmul(x.T, dz, out=dW)  # dW = xᵀ dz   (n_in, n_out)
+        np.sum(dz, axis=0, out=db)  # db = Σ_batch dz
+        if not need_dx:
+            return None
+        return np.matmul(dz, W.T, out=_buf(bufs, "dx"))  # dx = dz Wᵀ   (batch, n_in)
+
+
+class SwiGLU:
+    """a = silu(x @ W_gate + b_gate) ⊙ (x @ W_up + b_up).   x (batch, n_in), a (batch, n_out).
+
+    The gate decides, per unit and sample, how much of the linear "up" projection passes.
+    """
+
+    keys = ("W_gate", "b_gate", "W_up", "b_up")
+
+    def __init__(self, n_in: int, n_out: int):
+        self.n_in, self.n_out = n_in, n_out
+
+    def shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        return [("W_gate", (self.n_in, self.n_out)), ("b_gate", (self.n_out,)),
+                ("W_up", (self.n_in, self.n_out)), ("b_up", (self.n_out,))]
+
+    def weight_keys(self) -> tuple[str, ...]:
+        return ("W_gate", "W_up")
+
+    def buffers(self, batch: int, dtype) -> SimpleNamespace:
+        shape = (batch, self.n_out)
+        return SimpleNamespace(**{k: np.empty(shape, dtype)
+                                  for k in ("zg", "zu", "sg", "a", "dzg", "dzu")},
+                               dx=np.empty((batch, self.n_in), dtype),
+                               dx_up=np.empty((batch, self.n_in), dtype))
+
+    def forward(self, x, p, bufs=None):
+        Wg, bg, Wu, bu = p
+        zg = np.matmul(x, Wg, out=_buf(bufs, "zg"))  # gate pre-activation (batch, n_out)
+        zg += bg
+        zu = np.matmul(x, Wu, out=_buf(bufs, "zu"))  # up projection (batch, n_out)
+        zu += bu
+        sg = SILU.f(zg, out=_buf(bufs, "sg"))
+        a = np.multiply(sg, zu, out=_buf(bufs, "a"))
+        return a, (x, zg, zu, sg)
+
+    def backward(self, da, cache, p, g, bufs=None, need_dx=True):
+        x, zg, zu, sg = cache
+        Wg, _, Wu, _ = p
+        dWg, dbg, dWu, dbu = g
+        dzu = np.multiply(da, sg, out=_buf(bufs, "dzu"))  # ∂a/∂zu = silu(zg)
+        dzg = np.multiply(da, zu, out=_buf(bufs, "dzg"))  # ∂a/∂silu = zu ...
+        dzg *= SILU.df(zg)  # ... times silu'(zg)
+        np.matmul(x.T, dzg, out=dWg)
+        np.sum(dzg, axis=0, out=dbg)
+        np.matmul(x.T, dzu, out=dWu)
+        np.sum(dzu, axis=0, out=dbu)
+        if not need_dx:
+            return None
+        dx = np.matmul(dzg, Wg.T, out=_buf(bufs, "dx"))  # dx = dzg W_gateᵀ + dzu W_upᵀ
+        dx += np.matmul(dzu, Wu.T, out=_buf(bufs, "dx_up"))
+        return dx

@@ -1,0 +1,141 @@
+"""Optimizers with torch.optim's update rules and explicit state.
+
+``get(name)(**hyper)`` builds one; ``opt.step(params, grads, lr)`` updates the arrays of
+``params`` in place (``grads`` is only read) and ``opt.state`` holds, per key of ``params``, the
+optimizer's buffers (created at the first step).  Passing ``{"flat": net.flat}`` and
+``{"flat": grad_flat}`` updates every parameter of a model in a handful of array operations.
+
+Rules (g is the gradient, p the parameter, t the step count starting at 1):
+
+- sgd:   g ← g + wd·p;  with momentum μ: v ← μ v + g (v = g at the first step),
+         g ← g + μ v (nesterov) or g ← v;   p ← p − lr·g
+- adam:  g ← g + wd·p;  m ← β1 m + (1 − β1) g;  v ← β2 v + (1 − β2) g²;
+         p ← p − lr · m̂ / (√v̂ + eps),  m̂ = m / (1 − β1ᵗ),  v̂ = v / (1 − β2ᵗ)
+- adamw: p ← p (1 − lr·wd) first (decoupled weight decay), then adam's rule with wd = 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _hyper(name: str, value, low: float = 0.0, high: float = math.inf,
+           high_open: bool = False) -> float:
+    ok = isinstance(value, int | float | np.floating | np.integer) and not isinstance(value, bool)
+    v = float(value) if ok else math.nan
+    if not (math.isfinite(v) and v >= low and (v < high if high_open else v <= high)):
+        bound = f"[{low}, {high})" if high_open else f">= {low}"
+        raise ValueError(f"{name}={value!r} must be a finite number in {bound}")
+    return v
+
+
+def _check_step(params: dict, grads: dict, lr) -> float:
+    if params.keys() != grads.keys():
+        raise ValueError(f"grads keys {list(grads)} differ from params keys {list(params)}")
+    if not (isinstance(lr, int | float | np.floating) and math.isfinite(lr) and lr >= 0):
+        raise ValueError(f"lr={lr!r} must be a finite number >= 0")
+    return float(lr)
+
+
+class SGD:
+    """Stochastic gradient descent with momentum, Nesterov momentum and coupled weight decay."""
+
+    def __init__(self, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0):
+        self.momentum = _hyper("momentum", momentum, 0.0, 1.0, high_open=True)
+        self.weight_decay = _hyper("weight_decay", weight_decay)
+        if nesterov and self.momentum == 0.0:
+            raise ValueError("nesterov=True needs momentum > 0")
+        self.nesterov = bool(nesterov)
+        self.state: dict[str, dict] = {}
+
+    def step(self, params: dict, grads: dict, lr: float) -> None:
+        """p ← p − lr·g per key (see the module docstring); updates ``params`` in place."""
+        lr = _check_step(params, grads, lr)
+        mu, wd = self.momentum, self.weight_decay
+        for key, p in params.items():
+            g = grads[key]
+            if wd:
+                g = g + wd * p  # coupled weight decay: the gradient of ½ wd ||p||²
+            if mu:
+                st = self.state.get(key)
+                if st is None:
+                    self.state[key] = st = {"v": np.array(g, copy=True)}  # v = g at step 1
+                else:
+                    v = st["v"]
+                    v *= mu
+                    v += g  # v ← μ v + g
+                g = g + mu * st["v"] if self.nesterov else st["v"]  # Nesterov: g ← g + μ v
+            p -= lr * g
+
+
+class Adam:
+    """Adam (Kingma & Ba) with bias correction; ``weight_decay`` is coupled (added to g)."""
+
+    decoupled = False
+
+    def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 weight_decay: float = 0.0):
+        self.beta1 = _hyper("beta1", beta1, 0.0, 1.0, high_open=True)
+        self.beta2 = _hyper("beta2", beta2, 0.0, 1.0, high_open=True)
+        self.eps = _hyper("eps", eps)
+        self.weight_decay = _hyper("weight_decay", weight_decay)
+        self.state: dict[str, dict] = {}
+        self._scratch: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # reused temporaries
+
+    def step(self, params: dict, grads: dict, lr: float) -> None:
+        """One Adam step per key (see the module docstring); updates ``params`` in place."""
+        lr = _check_step(params, grads, lr)
+        b1, b2, wd = self.beta1, self.beta2, self.weight_decay
+        for key, p in params.items():
+            g = grads[key]
+            st = self.state.get(key)
+            if st is None:
+                st = self.state[key] = {"step": 0, "m": np.zeros_like(p), "v": np.zeros_like(p)}
+                self._scratch[key] = (np.empty_like(p), np.empty_like(p))
+            tmp, den = self._scratch[key]
+            if wd and self.decoupled:
+                p *= 1.0 - lr * wd  # AdamW: decay the weights directly, outside the moments
+            elif wd:
+                g = np.add(g, np.multiply(p, wd, out=tmp), out=den)  # g ← g + wd·p (a copy)
+            st["step"] += 1
+            t = st["step"]
+            m, v = st["m"], st["v"]
+            m *= b1
+            m += np.multiply(g, 1.0 - b1, out=tmp)  # m ← β1 m + (1 − β1) g
+            v *= b2
+            np.multiply(g, g, out=tmp)
+            tmp *= 1.0 - b2
+            v += tmp  # v ← β2 v + (1 − β2) g²
+            bc1, bc2 = 1.0 - b1**t, 1.0 - b2**t
+            # lr·m̂/(√v̂ + eps) = (lr/bc1) · m / (√v/√bc2 + eps)
+            np.sqrt(v, out=den)
+            den *= 1.0 / math.sqrt(bc2)
+            den += self.eps
+            np.divide(m, den, out=tmp)
+            tmp *= lr / bc1
+            p -= tmp
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): p ← p(1 − lr·wd) before the step."""
+
+    decoupled = True
+
+    def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 weight_decay: float = 1e-2):
+        super().__init__(beta1, beta2, eps, weight_decay)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+NAMES = tuple(OPTIMIZERS)
+
+
+def get(name: str):
+    """The optimizer class registered under ``name``; call it with its hyperparameters."""
+    try:
+        return OPTIMIZERS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"optimizer={name!r} is not known; valid: {', '.join(NAMES)}") from None
