@@ -50,6 +50,7 @@ This module imports neither mlflow nor hydra: it is for notebooks as much as for
 from __future__ import annotations
 
 import math
+import numbers
 import time
 import warnings
 from collections.abc import Mapping
@@ -115,7 +116,17 @@ def _bound(name: str, value: Any, ok: bool, allowed: str) -> None:
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+
+def _is_real(value: Any, low: float = 0.0, high: float = math.inf) -> bool:
+    """A finite real number in [low, high) (high = inf: unbounded)."""
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool | np.bool_)
+        and math.isfinite(value)
+        and low <= value < high
+    )
 
 
 def matched_mlp(
@@ -159,12 +170,16 @@ def matched_mlp(
         _choice("solver", solver, SOLVERS)
     _bound("depth", depth, _is_int(depth) and depth >= 0, "an integer >= 0")
     _bound("width", width, _is_int(width) and width >= 1, "an integer >= 1")
-    _bound("lr", lr, isinstance(lr, int | float) and math.isfinite(lr) and lr > 0, "a float > 0")
+    _bound("lr", lr, _is_real(lr) and lr > 0, "a finite float > 0")
     _bound("epochs", epochs, _is_int(epochs) and epochs >= 1, "an integer >= 1")
     _bound("n_train", n_train, _is_int(n_train) and n_train >= 1, "an integer >= 1")
-    _bound("l2", l2, isinstance(l2, int | float) and l2 >= 0, "a float >= 0")
-    _bound("weight_decay", weight_decay, weight_decay >= 0, "a float >= 0")
-    _bound("momentum", momentum, 0 <= momentum < 1, "a float in [0, 1)")
+    _bound("l2", l2, _is_real(l2), "a finite float >= 0")
+    _bound("weight_decay", weight_decay, _is_real(weight_decay), "a finite float >= 0")
+    _bound("momentum", momentum, _is_real(momentum, 0.0, 1.0), "a float in [0, 1)")
+    _bound("beta1", beta1, _is_real(beta1, 0.0, 1.0), "a float in [0, 1)")
+    _bound("beta2", beta2, _is_real(beta2, 0.0, 1.0), "a float in [0, 1)")
+    _bound("eps", eps, _is_real(eps) and eps > 0, "a finite float > 0")
+    _bound("seed", seed, _is_int(seed) and seed >= 0, "an integer >= 0")
     _bound("n_targets", n_targets, _is_int(n_targets) and n_targets >= 1, "an integer >= 1")
     _bound(
         "batch_size",
@@ -239,7 +254,7 @@ def logreg(*, task: str, seed: int, C: float | None = 1.0, max_iter: int = 5000)
     the summed loss); ``C=None`` means no penalty (LinearRegression for regression).
     """
     _choice("task", task, TASKS)
-    _bound("C", C, C is None or (isinstance(C, int | float) and C > 0), "None or a float > 0")
+    _bound("C", C, C is None or (_is_real(C) and C > 0), "None or a finite float > 0")
     _bound("max_iter", max_iter, _is_int(max_iter) and max_iter >= 1, "an integer >= 1")
     if task == "regression":
         # Ridge's ||y - Xw||^2 + a||w||^2 is 2/C times C*sum(0.5*(y - Xw)^2) + 0.5||w||^2

@@ -138,6 +138,10 @@ def test_mse_on_a_classifier_schedule_and_decay_are_substituted():
     ("epochs", 0, "epochs=0"),
     ("batch_size", 0, "batch_size=0"),
     ("l2", -1.0, "l2=-1.0"),
+    ("l2", "0.1", "l2='0.1'"),
+    ("lr", float("nan"), "lr=nan"),
+    ("momentum", 1.0, "momentum=1.0"),
+    ("seed", -3, "seed=-3"),
 ])
 def test_bad_settings_fail_with_one_line_naming_key_and_value(key, value, needle):
     with pytest.raises(ValueError) as err:
@@ -158,6 +162,15 @@ def test_logreg_models_by_task():
     assert isinstance(B.logreg(task="regression", seed=0, C=None), LinearRegression)
     with pytest.raises(ValueError, match="C=0"):
         B.logreg(task="binary", seed=0, C=0)
+
+
+def test_logreg_is_multinomial_for_more_than_two_classes():
+    d = load("spiral", n_samples=150, classes=3, seed=0)
+    r = B.fit_baseline(B.logreg(task=d.task, seed=0), d)
+    z = r.estimator.decision_function(d.X_test)  # (n, 3)
+    softmax = np.exp(z - z.max(axis=1, keepdims=True))
+    softmax /= softmax.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(r.estimator.predict_proba(d.X_test), softmax, rtol=1e-10)
 
 
 # ------------------------------------------------- 2. exactness against nnfs's own objective
@@ -273,6 +286,8 @@ def test_proba_on_a_grid_of_raw_inputs(moons_small):
     # the grid goes through the dataset's standardisation: the training points agree
     np.testing.assert_allclose(r.proba_on_grid(moons_small, moons_small.raw_train),
                                r.estimator.predict_proba(moons_small.X_train))
+    with pytest.raises(ValueError, match="dataset='digits'"):
+        B.grid(load("digits", n_samples=100, seed=0))
 
 
 def test_run_baselines_for_notebooks_regression():
@@ -283,6 +298,10 @@ def test_run_baselines_for_notebooks_regression():
     assert {"final/test_rmse", "final/test_r2", "final/train_loss"} <= set(out["logreg"].final)
     assert out["logreg"].final["final/test_r2"] > 0.95  # linreg is linear plus small noise
     assert out["mlp"].final["final/test_r2"] > 0.9
+    # the curve is put in nnfs's convention: 2 * sklearn's half-MSE (proven equal to nnfs's
+    # loss by test_one_sklearn_epoch_follows_the_gradient_of_nnfs_objective)
+    np.testing.assert_allclose(out["mlp"].curves["train/loss"],
+                               2 * np.asarray(out["mlp"].estimator.loss_curve_))
     with pytest.raises(ValueError, match="which='svm'"):
         B.run_baselines(d, which=("svm",))
 
@@ -305,6 +324,7 @@ def logreg_acc():
             assert r.estimator.n_iter_[0] < r.estimator.max_iter  # converged
             accs.append(r.final["final/test_acc"])
         out[name] = accs
+        print(f"logreg {name:14s} test_acc {np.round(accs, 3)} mean {_mean(accs):.4f}")
     return out
 
 
@@ -332,7 +352,13 @@ def _nnfs_fit(d, seed):
     net = MLP(d.n_features, [MATCH["width"]] * MATCH["depth"], d.n_out,
               activation=MATCH["activation"], task=d.task, loss=MATCH["loss"], l2=MATCH["l2"],
               rng=np.random.default_rng(seed))
-    opt = optimizers.get("adam")(beta1=0.9, beta2=0.999, eps=1e-8)
+    # the core optimizer that each preset of matched_mlp stands for
+    preset = MATCH["optimizer"]
+    if preset == "adam":
+        opt = optimizers.get("adam")(beta1=0.9, beta2=0.999, eps=1e-8)
+    else:
+        mu = {"momentum": 0.9, "nesterov": 0.9}.get(preset, 0.0)
+        opt = optimizers.get("sgd")(momentum=mu, nesterov=preset == "nesterov")
     h = fit(net, d, optimizer=opt, epochs=MATCH["epochs"], lr=MATCH["lr"],
             batch_size=MATCH["batch_size"], rng=np.random.default_rng(seed))
     assert h.status == "finished"
@@ -354,6 +380,9 @@ def matched_acc():
             assert r.estimator.n_iter_ == MATCH["epochs"]
             accs["sklearn"].append(r.final["final/test_acc"])
         out[name] = accs
+        gap = 100 * (_mean(accs["nnfs"]) - _mean(accs["sklearn"]))
+        print(f"matched {name:8s} nnfs {np.round(accs['nnfs'], 3)} "
+              f"sklearn {np.round(accs['sklearn'], 3)} gap {gap:+.2f} pts")
     return out
 
 
