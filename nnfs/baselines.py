@@ -356,6 +356,10 @@ def fit_baseline(
     ``final/{train,test}_rmse``, ``final/{train,test}_r2``, ``final/{train,test}_loss``
     (regression), ``time/fit_s`` and ``time/ms_per_epoch`` = fit time / ``n_iter_`` (epochs for
     the MLP, lbfgs iterations for LogisticRegression, 1 for closed-form Ridge).
+    Losses follow nnfs: mean log-loss / MSE plus ``0.5*l2*sum||W||^2`` with the equivalent l2
+    (:func:`nnfs_l2`). ``final/test_loss`` is measured at the end; ``final/train_loss`` too for
+    logreg, while for the MLP it is the last ``train/loss`` (mean of the last epoch's batch
+    losses), as nnfs's fit reports it.
     """
     if isinstance(estimator, tuple):
         estimator, pair_subs = estimator
@@ -387,6 +391,9 @@ def fit_baseline(
         # sklearn's squared loss is half the MSE: doubled, it is nnfs's loss (one target)
         factor = 2.0 if isinstance(est, MLPRegressor) else 1.0
         curves["train/loss"] = [factor * float(v) for v in est.loss_curve_]
+        # nnfs's final/train_loss is its last train/loss: the size-weighted mean of the last
+        # epoch's batch losses, which is exactly what loss_curve_ holds (same per-batch l2)
+        final["final/train_loss"] = curves["train/loss"][-1]
     return BaselineResult(name, est, final, curves, dict(substitutions or {}))
 
 

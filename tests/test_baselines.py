@@ -265,15 +265,25 @@ def test_fit_baseline_reports_nnfs_metric_names_and_leaves_input_unfitted(moons_
         1000 * lr_.final["time/fit_s"] / lr_.estimator.n_iter_[0])
 
 
-def test_train_loss_is_in_nnfs_convention(moons_small):
-    """final/train_loss = nnfs's MLP.loss (mean log-loss + 0.5*l2*sum||W||^2) at the fitted
-    weights, whatever sklearn's own scaling of alpha."""
+def test_losses_are_in_nnfs_convention(moons_small):
+    """Losses = nnfs's MLP.loss (mean log-loss + 0.5*l2*sum||W||^2) at the fitted weights,
+    whatever sklearn's own scaling of its penalty: for the MLP (alpha = l2*batch) on the test
+    split, and for LogisticRegression, whose C*sum(loss) + 0.5||w||^2 is nnfs's objective with
+    l2 = 1/(C*n_train) -- the train loss is the lbfgs minimum of exactly that."""
     d = moons_small
     r = B.fit_baseline(B.matched_mlp(**_mlp_kw(activation="tanh", l2=0.01, batch_size=25,
                                                n_train=len(d.X_train))), d)
     est = r.estimator
-    loss, _ = _nnfs_grads(est.coefs_, est.intercepts_, d.X_train, d.y_train, "binary", 0.01)
+    loss, _ = _nnfs_grads(est.coefs_, est.intercepts_, d.X_test, d.y_test, "binary", 0.01)
+    assert r.final["final/test_loss"] == pytest.approx(loss, rel=1e-9)
+    assert r.final["final/train_loss"] == r.curves["train/loss"][-1]
+
+    r = B.fit_baseline(B.logreg(task="binary", seed=0, C=0.5), d)
+    l2 = 1.0 / (0.5 * len(d.X_train))
+    coef, icpt = r.estimator.coef_.T, r.estimator.intercept_  # (d, 1), (1,)
+    loss, g = _nnfs_grads([coef], [icpt], d.X_train, d.y_train, "binary", l2)
     assert r.final["final/train_loss"] == pytest.approx(loss, rel=1e-9)
+    assert np.abs(g["0.W"]).max() < 1e-4  # the lbfgs solution is nnfs's stationary point
 
 
 def test_proba_on_a_grid_of_raw_inputs(moons_small):
