@@ -147,8 +147,8 @@ def _split_data(data):
 def _check_xy(name: str, X, y, n_in: int):
     X = np.asarray(X)
     y = np.asarray(y)
-    if X.ndim != 2 or X.shape[1] != n_in:
-        raise ValueError(f"{name}: X has shape {X.shape}; the network needs (n, {n_in})")
+    if X.ndim != 2 or X.shape[1] != n_in or X.shape[0] < 1:
+        raise ValueError(f"{name}: X has shape {X.shape}; the network needs (n, {n_in}), n >= 1")
     if y.shape[0] != X.shape[0]:
         raise ValueError(f"{name}: y has {y.shape[0]} rows but X has {X.shape[0]}")
     return X, y
@@ -195,7 +195,8 @@ class _Evaluator:
         cfg = net.config()
         self.task, self.loss_name, self.l2 = cfg["task"], cfg["loss"], float(cfg["l2"])
         self.X = np.ascontiguousarray(X, dtype=dtype)
-        self.y = y
+        y = np.asarray(y)
+        self.labels = y.reshape(len(y), -1)[:, 0] if self.task != "regression" else None
         self.t = _losses.targets(y, self.task, cfg["n_out"], dtype, self.loss_name)
         self.loss_fn = _losses.LOSS_FUNCTIONS[self.task, self.loss_name]
         self.weight_keys = [k for k in net.params if ".W" in k]
@@ -238,7 +239,7 @@ class _Evaluator:
             out[f"{prefix}/r2"] = float(r2.mean())
         else:
             pred = (z[:, 0] > 0) if self.task == "binary" else z.argmax(axis=1)
-            out[f"{prefix}/acc"] = float(np.mean(pred == self.y))
+            out[f"{prefix}/acc"] = float(np.mean(pred == self.labels))
         return out
 
 
@@ -361,6 +362,7 @@ def _fit(net, cfg, X_train, y_train, X_test, y_test, X_val, y_val, *, optimizer,
     if accumulation > 1:
         mflat, mdict = work.new_grads()
     gmaster = np.empty_like(master.flat) if mixed else gflat
+    m32 = np.empty_like(gmaster) if mixed and accumulation > 1 else None
     params_fast, grads_fast = {"flat": master.flat}, {"flat": gmaster}
     ranges = _layer_ranges(master)
     theta_prev = np.empty_like(master.flat)
@@ -394,19 +396,26 @@ def _fit(net, cfg, X_train, y_train, X_test, y_test, X_val, y_val, *, optimizer,
                 if finite:
                     loss_sum += loss * (b - a)
                     loss_count += b - a
+                if mixed:  # cast to float32 and unscale
+                    np.multiply(gflat, 1.0 / scale, out=gmaster, dtype=np.float32)
             else:
                 finite = True
                 for j, (a, b, w) in enumerate(group):
-                    loss, _ = lag(Xe[a:b], ye[a:b], scale=scale * w, out=gdict if j == 0 else mdict)
-                    if j:
+                    micro_loss, _ = lag(Xe[a:b], ye[a:b], scale=scale * w,
+                                        out=gdict if j == 0 or mixed else mdict)
+                    if mixed:  # accumulate in float32: float16 sums lose bits and overflow
+                        np.multiply(gflat, 1.0 / scale, out=gmaster if j == 0 else m32,
+                                    dtype=np.float32)
+                        if j:
+                            gmaster += m32
+                    elif j:
                         gflat += mflat
-                    if math.isfinite(loss):
-                        loss_sum += loss * (b - a)
+                    if math.isfinite(micro_loss):
+                        loss_sum += micro_loss * (b - a)
                         loss_count += b - a
-                    else:
-                        finite = False
+                    elif finite:
+                        finite, loss = False, micro_loss
             if mixed:
-                np.multiply(gflat, 1.0 / scale, out=gmaster, dtype=np.float32)
                 found_inf = not finite or not math.isfinite(float(np.dot(gmaster, gmaster)))
                 scaler.update(found_inf)
                 if found_inf:

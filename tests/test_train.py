@@ -188,6 +188,10 @@ def test_mixed_precision_matches_float32_on_moons():
     assert acc["float32"] >= 0.95
     assert abs(acc["mixed"] - acc["float32"]) <= 0.01
     assert "precision/loss_scale" in h.metrics and "precision/skipped_steps" in h.metrics
+    # accumulation under mixed precision sums the unscaled micro-batch gradients in float32
+    h = fit(binary_net(), data, optimizer="adam", epochs=15, lr=1e-2, batch_size=32,
+            accumulation=2, precision="mixed")
+    assert abs(h.final["final/test_acc"] - acc["float32"]) <= 0.01
 
 
 def test_mixed_precision_backs_off_from_an_overflowing_scale_and_converges():
