@@ -1,0 +1,556 @@
+"""nnfs-train: the Hydra entry point. Config -> objects -> fit -> track, and nothing else.
+
+    nnfs-train                                   # one run with conf/config.yaml
+    nnfs-train -m activation=relu,gelu loss=mse,cross_entropy   # a sweep, one MLflow child per job
+    nnfs-train -m ... hydra/launcher=joblib hydra.launcher.n_jobs=2   # the same, two at a time
+
+Before Hydra starts, every job of the command is composed and checked (``preflight``): a bad
+value stops everything with one line naming the key, the value and what is allowed, before any
+data is loaded and before any MLflow run exists. In a sweep, ``SweepCallback`` creates the
+store, the experiment and the parent run once in the launching process and hands the parent's
+id to every job through ``hydra.job.env_set``; each job logs one child run.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from nnfs import config as C
+from nnfs import tracking
+
+log = logging.getLogger("nnfs")
+GROUPS = ("dataset", "features", "optimizer", "schedule", "train", "tracking", "baseline",
+          "experiment")
+EXIT_BAD_CONFIG = 2
+
+# what the launching process learnt before Hydra started (read by the sweep callback)
+_PREFLIGHT: dict[str, Any] = {}
+# the sweep's parent run, so that Ctrl-C in the launching process can end it KILLED
+_ACTIVE_PARENT: dict[str, str] = {}
+
+
+# ------------------------------------------------------------------------ config -> objects
+def load_data(cfg: DictConfig):
+    from nnfs.data import load
+
+    ds = cfg.dataset
+    crosses = None if cfg.features.crosses is None else list(cfg.features.crosses)
+    return load(ds.name, n_samples=ds.n_samples, noise=ds.noise, seed=int(cfg.seed),
+                test_size=float(ds.test_size), features=crosses, classes=ds.classes,
+                path=ds.path, target=ds.target, task=None if ds.task == "auto" else ds.task)
+
+
+def build_model(cfg: DictConfig, data, rng: np.random.Generator):
+    from nnfs.core.model import MLP
+
+    task = data.task
+    return MLP(n_in=data.n_features, hidden=[int(cfg.model.width)] * int(cfg.model.depth),
+               n_out=data.n_out, activation=_name(cfg.activation), task=task,
+               loss=_name(cfg.loss), l2=float(cfg.model.l2), rng=rng,
+               init=_name(cfg.model.init))
+
+
+def build_optimizer(cfg: DictConfig):
+    from nnfs.core import optimizers
+
+    o = cfg.optimizer
+    if o.name == "sgd":
+        hyper = {"momentum": o.momentum, "nesterov": o.nesterov, "weight_decay": o.weight_decay}
+    else:
+        hyper = {"beta1": o.beta1, "beta2": o.beta2, "eps": o.eps,
+                 "weight_decay": o.weight_decay}
+    return optimizers.get(o.name)(**hyper)
+
+
+def steps_per_epoch(cfg: DictConfig, n_train: int) -> int:
+    """Optimizer steps in one epoch (as nnfs.train counts them)."""
+    tr = cfg.train
+    n = n_train - int(round(n_train * tr.validation_fraction)) if tr.early_stopping else n_train
+    if tr.batch_size is None:
+        return 1
+    micro = math.ceil(n / min(int(tr.batch_size), n))
+    return math.ceil(micro / int(tr.accumulation))
+
+
+def build_schedule(cfg: DictConfig, n_train: int):
+    """``lr(step)`` from the schedule group; None for constant (nnfs.train uses optimizer.lr).
+    Epoch-based settings become optimizer steps here, so a schedule means the same thing
+    whatever the batch size."""
+    from nnfs.core import schedules
+
+    s, lr = cfg.schedule, float(cfg.optimizer.lr)
+    per_epoch = steps_per_epoch(cfg, n_train)
+    total = per_epoch * int(cfg.train.epochs)
+    if s.name == "constant":
+        return None
+    if s.name == "step":
+        return schedules.get("step")(base_lr=lr, step_size=int(s.step_epochs) * per_epoch,
+                                     gamma=float(s.gamma))
+    if s.name == "inverse_time":
+        return schedules.get("inverse_time")(base_lr=lr, power_t=float(s.power_t))
+    if s.name == "warmup_cosine":
+        return schedules.get("warmup_cosine")(
+            base_lr=lr, warmup_steps=int(round(float(s.warmup_fraction) * total)),
+            total_steps=total, min_lr=float(s.min_lr))
+    return schedules.get(s.name)(base_lr=lr)
+
+
+def _name(v: Any) -> str:
+    return v.name if hasattr(v, "name") and not isinstance(v, str) else str(v)
+
+
+# ------------------------------------------------------------------------------- one job
+@dataclass
+class JobInfo:
+    """Where a job sits: its run name, axis params, parent run, position in the sweep."""
+
+    run_name: str
+    axes: dict[str, str] = field(default_factory=dict)
+    choices: dict[str, str] = field(default_factory=dict)
+    parent_run_id: str | None = None
+    sweep_dir: str = ""
+    job_num: int | None = None
+    n_jobs: int | None = None
+    progress: bool = False
+
+
+def describe(cfg: DictConfig) -> str:
+    return (f"{cfg.dataset.name} {_name(cfg.activation)} {_name(cfg.loss)} "
+            f"{cfg.optimizer.name} d{cfg.model.depth}w{cfg.model.width}")
+
+
+def run(cfg: DictConfig, info: JobInfo | None = None):
+    """Train one configuration and track it (unless tracking is disabled); returns the
+    ``History``. Checks first, then data, model and optimizer, then (only then) the run."""
+    from nnfs.train import fit
+
+    info = info or JobInfo(run_name=describe(cfg))
+    C.check(cfg)
+    data = load_data(cfg)
+    seq = np.random.SeedSequence(int(cfg.seed))
+    init_rng, fit_rng = (np.random.default_rng(s) for s in seq.spawn(2))
+    net = build_model(cfg, data, init_rng)
+    optimizer = build_optimizer(cfg)
+    schedule = build_schedule(cfg, len(data.y_train))
+    tr = cfg.train
+
+    job = None
+    if cfg.tracking.enabled:
+        job = TrackedJob(cfg, data, info)
+    callbacks = []
+    bar = _progress(cfg, info)
+    if bar is not None:
+        callbacks.append(bar)
+    try:
+        history = fit(net, data, optimizer=optimizer, epochs=int(tr.epochs),
+                      lr=float(cfg.optimizer.lr), schedule=schedule,
+                      batch_size=None if tr.batch_size is None else int(tr.batch_size),
+                      accumulation=int(tr.accumulation), clip_norm=tr.clip_norm,
+                      clip_value=tr.clip_value, precision=_name(tr.precision),
+                      early_stopping=bool(tr.early_stopping),
+                      validation_fraction=float(tr.validation_fraction),
+                      patience=int(tr.patience), rng=fit_rng, callbacks=callbacks,
+                      eval_every=int(tr.eval_every), threads=int(tr.threads))
+        if bar is not None:
+            bar.close()
+        if job is not None:
+            job.finish(history)
+    except BaseException as exc:
+        if bar is not None:
+            bar.close()
+        if job is not None:
+            job.fail(exc)
+        raise
+    return history
+
+
+class TrackedJob:
+    """The MLflow side of one job: a child run (or a lone run) from start to end."""
+
+    def __init__(self, cfg: DictConfig, data, info: JobInfo):
+        self.t0 = time.perf_counter()
+        self.cfg, self.data, self.info = cfg, data, info
+        self.uri = tracking.resolve_uri(cfg.tracking.uri)
+        self.client = tracking.get_client(self.uri)
+        self.experiment_id = tracking.ensure_experiment(self.client, cfg.tracking.experiment,
+                                                        self.uri)
+        flat = C.flatten(C.to_dict(cfg))
+        params = {**flat, **info.choices, **info.axes}
+        tags = {"impl": "nnfs", "kind": "run", "dataset": data.name, "task": data.task,
+                "separable": data.meta.get("separable", "unknown"),
+                "config_hash": tracking.config_hash(flat),
+                "tracking_uri": tracking.redact(self.uri)}
+        if info.sweep_dir:
+            tags["sweep_dir"] = info.sweep_dir
+        if info.job_num is not None:
+            tags["job_num"] = str(info.job_num)
+        self.start_ms = int(time.time() * 1000)
+        self.run_id = tracking.start_child_run(
+            self.client, self.experiment_id, run_name=info.run_name,
+            parent_run_id=info.parent_run_id, params=params, tags=tags)
+        self.open_s = time.perf_counter() - self.t0
+
+    def finish(self, history) -> None:
+        from nnfs import plots
+
+        cfg, data, client, run_id = self.cfg, self.data, self.client, self.run_id
+        tracking.log_history(client, run_id, history, start_ms=self.start_ms)
+        files: dict[str, bytes | str] = {"config.yaml": OmegaConf.to_yaml(cfg, resolve=True)}
+        net = history.net
+        if cfg.tracking.log_figures and history.epochs:
+            title = self.info.run_name
+            files["figures/learning_curves.png"] = plots.to_png(
+                plots.learning_curves(history.epochs, history.metrics, title=title))
+            files["figures/grad_norms.png"] = plots.to_png(
+                plots.grad_norms(history.epochs, history.metrics, title="gradient norm per "
+                                 "layer"))
+            if data.is_2d and net is not None and _finite(net):
+                files["figures/decision_boundary.png"] = plots.to_png(plots.decision_boundary(
+                    net.predict_proba, data, predict=net.predict, title=title))
+        tracking.log_artifact_bytes(client, run_id, files)
+        if cfg.tracking.log_dataset:
+            tracking.log_dataset(client, run_id, data)
+        tags = {"outcome": history.status, "epochs_run": str(history.n_epochs)}
+        if history.status == "diverged":
+            tags.update(diverged_reason=history.reason,
+                        diverged_epoch=str(history.diverged_epoch),
+                        diverged_step=str(history.diverged_step))
+            tracking.end_run(client, run_id, "FAILED", tags)
+            return
+        if history.status == "early_stopped":
+            tags["best_epoch"] = str(history.best_epoch)
+        if cfg.tracking.log_model and net is not None:
+            tags["model_uri"] = tracking.log_pyfunc(self.uri, run_id, net, data.X_test[:5])
+        tracking.end_run(client, run_id, "FINISHED", tags)
+
+    def fail(self, exc: BaseException) -> None:
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        try:
+            tracking.end_run(self.client, self.run_id, status, tracking.error_tags(exc))
+        except Exception as exc2:  # the store itself failed: say so, keep the first error
+            log.error("could not end run %s as %s: %s", self.run_id, status, exc2)
+
+
+def _finite(net) -> bool:
+    return all(np.isfinite(p).all() for p in net.params.values())
+
+
+def _progress(cfg: DictConfig, info: JobInfo):
+    """A tqdm bar over epochs for an interactive single run; None otherwise."""
+    if not info.progress or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    bar = tqdm(total=int(cfg.train.epochs), desc=info.run_name, unit="epoch", leave=True)
+    last = [0]
+
+    def update(epoch: int, metrics: dict[str, float]) -> None:
+        bar.update(epoch - last[0])
+        last[0] = epoch
+        shown = {k.split("/")[0][:2] + "/" + k.split("/")[1]: f"{v:.3g}"
+                 for k, v in metrics.items() if k in ("train/loss", "test/acc", "test/rmse")}
+        bar.set_postfix(shown, refresh=False)
+
+    update.close = bar.close  # type: ignore[attr-defined]
+    return update
+
+
+# ------------------------------------------------------------------------ the Hydra task
+def _parse(overrides: list[str]):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create().parse_overrides(overrides)
+
+
+def axis_params(overrides: list[str]) -> dict[str, str]:
+    """One param per override, named as typed (``optimizer``, ``model.depth``), valued as
+    typed (``adam``, ``2``): the names the sweep was given, for the UI and the report."""
+    out = {}
+    for o in _parse(overrides):
+        if o.is_delete():
+            continue
+        key = o.key_or_group + (f"@{o.package}" if o.package else "")
+        out[key] = o.get_value_element_as_str()
+    return out
+
+
+def task(cfg: DictConfig) -> dict[str, Any]:
+    """The Hydra task: one job (a single run, or one job of a sweep)."""
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    overrides = list(hc.overrides.task)
+    typed = axis_params(overrides)
+    swept = [k for k in os.environ.get(tracking.AXES_ENV, "").split(",") if k]
+    if multirun and swept:
+        name = " ".join(f"{k}={typed[k]}" for k in swept if k in typed) or describe(cfg)
+    else:
+        name = " ".join(f"{k}={v}" for k, v in typed.items()) or describe(cfg)
+    choices = {k: v for k, v in hc.runtime.choices.items()
+               if k in GROUPS and v is not None}
+    n_jobs = os.environ.get("NNFS_N_JOBS")
+    info = JobInfo(run_name=name, axes=typed, choices=choices,
+                   parent_run_id=(os.environ.get(tracking.PARENT_ENV) or None)
+                   if multirun else None,
+                   sweep_dir=str(hc.runtime.output_dir) if multirun else "",
+                   job_num=hc.job.num if multirun else None,
+                   n_jobs=int(n_jobs) if n_jobs else None, progress=not multirun)
+    t0 = time.perf_counter()
+    if multirun:
+        try:
+            C.check(cfg)
+        except C.Incompatible as exc:
+            log.info("%s skipped: %s", _job_label(info), exc)
+            return {"outcome": "skipped", "reason": str(exc)}
+    try:
+        history = run(cfg, info)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        if not multirun or not cfg.tracking.enabled:
+            raise
+        # the child is FAILED with the error; the sweep goes on (a raise would stop joblib)
+        log.error("%s FAILED (%s: %s) after %.1f s", _job_label(info), type(exc).__name__,
+                  exc, time.perf_counter() - t0, exc_info=True)
+        return {"outcome": "error", "error": f"{type(exc).__name__}: {exc}"}
+    seconds = time.perf_counter() - t0
+    metric = next((k for k in ("final/test_acc", "final/test_rmse") if k in history.final), "")
+    value = history.final.get(metric, float("nan"))
+    extra = f" ({history.reason} at epoch {history.diverged_epoch})" \
+        if history.status == "diverged" else ""
+    if multirun:
+        log.info("%s | %s=%.4f | %.1f s | %s%s", _job_label(info), metric.split("/")[-1],
+                 value, seconds, history.status, extra)
+    else:
+        log.info("%s | %s=%.4f | fit %.2f s, total %.1f s | %s%s", info.run_name, metric,
+                 value, history.final.get("time/fit_s", float("nan")), seconds,
+                 history.status, extra)
+    return {"outcome": history.status, metric: value, "seconds": seconds}
+
+
+def _job_label(info: JobInfo) -> str:
+    where = ""
+    if info.job_num is not None:
+        where = f"[{info.job_num + 1}/{info.n_jobs}] " if info.n_jobs else f"[{info.job_num}] "
+    return f"{where}{info.run_name}"
+
+
+class SweepCallback(Callback):
+    """The sweep's MLflow parent run, in the launching process.
+
+    on_multirun_start: store + experiment + parent run, created once before any worker starts
+    (a fresh SQLite store raced by several processes fails in MLflow's migrations); the parent
+    id, the swept axes and the job count go to every job via ``hydra.job.env_set``.
+    on_multirun_end: the summary on the parent (runs, failed, diverged, best child), its end,
+    and a non-zero exit when a job raised.
+    """
+
+    def __init__(self) -> None:
+        self.parent: str | None = None
+        self.t0 = 0.0
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.t0 = time.perf_counter()
+        overrides = list(config.hydra.overrides.task)
+        grid = sweep_grid(overrides)
+        n_jobs = _PREFLIGHT.get("n_jobs") or math.prod(len(v) for v in grid.values())
+        env = {tracking.AXES_ENV: ",".join(k for k, v in grid.items() if len(v) > 1),
+               "NNFS_N_JOBS": str(n_jobs), "NNFS_GIT_COMMIT": tracking.git_commit()}
+        if config.tracking.enabled:
+            uri = tracking.resolve_uri(config.tracking.uri)
+            client = tracking.get_client(uri)
+            exp = tracking.ensure_experiment(client, config.tracking.experiment, uri)
+            sweep_dir = os.path.abspath(str(config.hydra.sweep.dir))
+            launcher = config.hydra.runtime.choices.get("hydra/launcher", "basic")
+            self.parent = tracking.start_parent_run(
+                client, exp, run_name=f"sweep {os.path.basename(sweep_dir)}",
+                tags={"sweep_dir": sweep_dir, "overrides": " ".join(overrides),
+                      "grid": grid, "n_jobs": n_jobs, "launcher": launcher,
+                      "skipped": len(_PREFLIGHT.get("skipped", [])),
+                      "tracking_uri": tracking.redact(uri)})
+            _ACTIVE_PARENT.update(uri=uri, run_id=self.parent, experiment_id=exp)
+            env[tracking.PARENT_ENV] = self.parent
+            log.info("MLflow parent run %s in experiment '%s' (%s)", self.parent,
+                     config.tracking.experiment, tracking.redact(uri))
+        # the launchers compose each job from the master config plus these Hydra overrides:
+        # the values reach every job, in-process or in a joblib worker
+        for key, value in env.items():
+            config.hydra.overrides.hydra.append(
+                f"++hydra.job.env_set.{key}={_quote(value)}")
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.parent is None:
+            return
+        uri, exp = _ACTIVE_PARENT["uri"], _ACTIVE_PARENT["experiment_id"]
+        client = tracking.get_client(uri)
+        summary = tracking.summarize_sweep(client, exp, self.parent)
+        summary["skipped"] = len(_PREFLIGHT.get("skipped", []))
+        tracking.finish_parent_run(client, self.parent, summary,
+                                   wall_s=time.perf_counter() - self.t0)
+        _ACTIVE_PARENT.clear()
+        best = (f"; best {summary['best_metric']}={summary['best_value']:.4f} "
+                f"({summary['best_run_name']})" if "best_value" in summary else "")
+        log.info("sweep done: %d runs, %d finished, %d diverged, %d errors, %d skipped%s",
+                 summary["runs"], summary["finished"], summary["diverged"],
+                 summary["errors"], summary["skipped"], best)
+        if summary["errors"]:
+            raise RuntimeError(
+                f"{summary['errors']} of {summary['runs']} jobs raised an exception; their "
+                f"runs are FAILED with the tag 'error' (parent run {self.parent})")
+
+
+def _quote(value: str) -> str:
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def sweep_grid(overrides: list[str]) -> dict[str, list[str]]:
+    """{key as typed: [values]} of the command line's task overrides (sweeps and singles)."""
+    grid = {}
+    for o in _parse(overrides):
+        if o.is_delete():
+            continue
+        key = o.key_or_group + (f"@{o.package}" if o.package else "")
+        if o.is_sweep_override() and o.is_discrete_sweep():
+            grid[key] = list(o.sweep_string_iterator())
+        else:
+            grid[key] = [o.get_value_element_as_str()]
+    return grid
+
+
+# ------------------------------------------------------------------------------ preflight
+def one_line(exc: BaseException) -> str:
+    """A Hydra/OmegaConf composition error as one line: key, value, what is allowed."""
+    text = str(exc)
+    cause = exc.__cause__
+    missing = re.search(r"Could not find '([^']+)/([^']+)'", text)
+    if missing and "Available options" in text:
+        group, option = missing.groups()
+        options = [ln.strip() for ln in text.split("Available options", 1)[1].splitlines()[1:]
+                   if ln.strip()]
+        return f"{group}={option} is not valid; allowed: one of {', '.join(options)}"
+    parts = [text] + ([str(cause)] if cause is not None and str(cause) not in text else [])
+    lines = []
+    for part in parts:
+        for ln in part.splitlines():
+            ln = ln.strip()
+            if ln and not ln.startswith(("full_key:", "object_type", "reference_type",
+                                         "value_type", "explicit_type")):
+                lines.append(ln)
+    return "; ".join(lines)
+
+
+def _fail(msg: str) -> None:
+    print(f"nnfs-train: error: {msg}", file=sys.stderr)
+    raise SystemExit(EXIT_BAD_CONFIG)
+
+
+def preflight(argv: list[str]) -> dict[str, Any] | None:
+    """Compose and check every job of the command line before Hydra starts.
+
+    Exits with status 2 and one line on the first bad value; returns ``{"n_jobs": int,
+    "skipped": [(overrides, reason)]}`` (jobs whose combination cannot run, e.g. cross_entropy
+    on regression data: a sweep skips them, a single run fails). None when the command is not
+    a plain run or sweep (``--help``, ``--cfg``, another config dir or sweeper).
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra._internal.utils import get_args_parser
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    args = get_args_parser().parse_args(argv)
+    if (args.help or args.hydra_help or args.cfg or args.info or args.shell_completion
+            or args.config_path or args.config_dir or args.resolve):
+        return None
+    try:
+        parsed = _parse(list(args.overrides))
+    except HydraException as exc:
+        _fail(one_line(exc))
+    if any(o.is_hydra_override() and o.key_or_group == "hydra/sweeper" for o in parsed):
+        return None
+    task_overrides = [o for o in parsed if not o.is_hydra_override()]
+    if args.multirun:
+        try:
+            jobs = BasicSweeper.split_arguments(task_overrides, None)[0]
+        except HydraException:
+            return None  # a sweep type the basic sweeper does not expand: Hydra will check it
+    elif any(o.is_sweep_override() for o in task_overrides):
+        return None  # Hydra explains "did you mean -m"
+    else:
+        jobs = [[o.input_line for o in task_overrides]]
+    skipped = []
+    config_name = args.config_name or "config"
+    with initialize_config_dir(config_dir=str(C.CONF_DIR), version_base="1.3"):
+        for job in jobs:
+            try:
+                cfg = compose(config_name=config_name, overrides=list(job))
+            except (HydraException, OmegaConfBaseException) as exc:
+                if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                    raise
+                _fail(one_line(exc))
+            try:
+                C.check(cfg)
+            except C.Incompatible as exc:
+                if not args.multirun:
+                    _fail(str(exc))
+                skipped.append((" ".join(job), str(exc)))
+            except C.ConfigError as exc:
+                _fail(str(exc))
+    if skipped:
+        print(f"nnfs-train: skipping {len(skipped)} of {len(jobs)} jobs whose combination "
+              f"cannot run, e.g. {skipped[0][0]}: {skipped[0][1]}", file=sys.stderr)
+    return {"n_jobs": len(jobs), "skipped": skipped}
+
+
+# ------------------------------------------------------------------------------ entry point
+def _hydra_main():
+    import hydra
+
+    return hydra.main(config_path=str(C.CONF_DIR), config_name="config",
+                      version_base="1.3")(task)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``nnfs-train [-m] [overrides]``: check everything, then hand over to Hydra."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    C.register()
+    # a leftover run id in the environment would make MLflow attach to a foreign run
+    os.environ.pop("MLFLOW_RUN_ID", None)
+    os.environ.pop(tracking.PARENT_ENV, None)
+    _PREFLIGHT.clear()
+    _PREFLIGHT.update(preflight(argv) or {})
+    saved = sys.argv
+    sys.argv = [saved[0] if saved else "nnfs-train", *argv]
+    try:
+        _hydra_main()()
+    except KeyboardInterrupt:
+        _kill_parent()
+        raise SystemExit(130) from None
+    finally:
+        sys.argv = saved
+
+
+def _kill_parent() -> None:
+    if _ACTIVE_PARENT:
+        try:
+            client = tracking.get_client(_ACTIVE_PARENT["uri"])
+            tracking.end_run(client, _ACTIVE_PARENT["run_id"], "KILLED",
+                             {"outcome": "interrupted"})
+        finally:
+            _ACTIVE_PARENT.clear()
+
+
+if __name__ == "__main__":
+    main()

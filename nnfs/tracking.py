@@ -1,0 +1,478 @@
+"""Everything MLflow: the store, parent and child runs, batched logging, artifacts, the pyfunc.
+
+``import mlflow`` costs 2-3 s, so it happens inside the functions that need it (the module
+imports fast: the app, the bench and the tests of other parts load it without MLflow).
+All logging goes through ``MlflowClient`` with an explicit run id (never the fluent "active
+run", which leaks between jobs of a reused joblib worker), and in batches (``log_batch``: one
+call per run for all per-epoch points; one call per value costs ~3 s a run).
+
+Functions are small and reusable by the baselines (sibling child runs) and the report:
+``resolve_uri``, ``get_client``, ``ensure_experiment``, ``start_parent_run``,
+``start_child_run``, ``log_params``, ``log_tags``, ``log_metrics``, ``log_history``,
+``log_figure``, ``log_artifact_bytes``, ``log_dataset``, ``log_pyfunc``, ``end_run``,
+``child_runs``, ``summarize_sweep``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import subprocess
+import tempfile
+import time
+import traceback
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+
+from nnfs.config import ROOT
+
+DEFAULT_DB = ROOT / "mlflow.db"
+PARENT_ENV = "NNFS_PARENT_RUN_ID"  # set in each job of a sweep (hydra.job.env_set)
+AXES_ENV = "NNFS_SWEEP_AXES"  # the swept keys, comma-separated, as typed
+MAX_PARAM_VALUE = 6000  # MLflow's limit on a param value
+MAX_TAG_VALUE = 8000
+_KEY_BAD = re.compile(r"[^A-Za-z0-9_\-. /]")
+
+
+# ---------------------------------------------------------------------------------- the store
+def resolve_uri(uri: str | None = None) -> str:
+    """``uri`` if given, else $MLFLOW_TRACKING_URI, else sqlite:///<project root>/mlflow.db.
+
+    The default is absolute: Hydra jobs run in their own folders and a relative path would
+    give each its own store.
+    """
+    if uri:
+        return str(uri)
+    env = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    if env:
+        return env
+    return "sqlite:///" + str(DEFAULT_DB.resolve())
+
+
+def redact(uri: str) -> str:
+    """The URI without ``user:password@`` (never log a secret)."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return re.sub(r"//[^/@]*@", "//", uri)
+    if "@" not in parts.netloc:
+        return uri
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (None for other stores or in-memory)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri[len("sqlite:///"):].split("?", 1)[0]
+    return Path(path).resolve() if path and path != ":memory:" else None
+
+
+@functools.lru_cache(maxsize=8)
+def get_client(uri: str):
+    """An MlflowClient on ``uri``; the first call on a fresh SQLite store creates it (about
+    68 migrations, 1-4 s). Call it once in the launching process before workers start:
+    concurrent first-time creation races in MLflow's migrations."""
+    from mlflow import MlflowClient
+
+    db = sqlite_path(uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    client = MlflowClient(tracking_uri=uri)
+    client.search_experiments(max_results=1)  # opens the store: migrations happen here, now
+    return client
+
+
+def ensure_experiment(client, name: str, uri: str) -> str:
+    """The id of experiment ``name``, created if missing (restored if deleted).
+
+    With a SQLite store the artifacts go beside the database (``<db dir>/mlartifacts/<name>``)
+    instead of MLflow's default ``./mlruns`` of whatever folder the first run started in.
+    """
+    from mlflow.exceptions import MlflowException
+
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        location = None
+        db = sqlite_path(uri)
+        if db is not None:
+            safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+            location = (db.parent / "mlartifacts" / safe).as_uri()
+        try:
+            return client.create_experiment(name, artifact_location=location)
+        except MlflowException:  # created meanwhile by another process
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+    if exp.lifecycle_stage == "deleted":
+        client.restore_experiment(exp.experiment_id)
+    return exp.experiment_id
+
+
+# ---------------------------------------------------------------------------- tags and params
+@functools.lru_cache(maxsize=1)
+def git_commit() -> str:
+    """HEAD of the project's repository ('' when not a git checkout)."""
+    env = os.environ.get("NNFS_GIT_COMMIT")
+    if env is not None:
+        return env
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() if out.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def nnfs_version() -> str:
+    from nnfs import __version__
+
+    return __version__
+
+
+def base_tags() -> dict[str, str]:
+    tags = {"nnfs_version": nnfs_version()}
+    commit = git_commit()
+    if commit:
+        tags["git_commit"] = commit
+        tags["mlflow.source.git.commit"] = commit
+    return tags
+
+
+def param_key(key: str) -> str:
+    """A key MLflow accepts (alphanumerics, _ - . space /), at most 250 characters."""
+    return _KEY_BAD.sub("_", str(key))[:250]
+
+
+def _text(value: Any, limit: int) -> str:
+    if isinstance(value, bool):
+        text = str(value).lower()
+    elif value is None:
+        text = "null"
+    elif isinstance(value, list | tuple):
+        text = json.dumps(list(value))
+    else:
+        text = str(value)
+    return redact(text) if "://" in text else text[:limit]
+
+
+def config_hash(flat: Mapping[str, Any]) -> str:
+    """A stable hash of a run's resolved settings (tracking settings excluded): the identity
+    of a configuration, so a rerun of a sweep can find what already finished."""
+    keep = {k: v for k, v in flat.items() if not k.startswith("tracking.")}
+    blob = json.dumps(keep, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------ runs
+def start_parent_run(client, experiment_id: str, *, run_name: str,
+                     tags: Mapping[str, Any] | None = None) -> str:
+    """The sweep's parent run (kind=sweep); returns its id."""
+    all_tags = {**base_tags(), "kind": "sweep", **(tags or {})}
+    run = client.create_run(experiment_id, run_name=run_name,
+                            tags={k: _text(v, MAX_TAG_VALUE) for k, v in all_tags.items()})
+    return run.info.run_id
+
+
+def start_child_run(client, experiment_id: str, *, run_name: str,
+                    parent_run_id: str | None = None, params: Mapping[str, Any] | None = None,
+                    tags: Mapping[str, Any] | None = None) -> str:
+    """A run (a child of ``parent_run_id`` when given) with its params and tags; returns its
+    id. Used for nnfs runs and, with other tags, for the scikit-learn baselines."""
+    all_tags = {**base_tags(), **(tags or {})}
+    if parent_run_id:
+        all_tags["mlflow.parentRunId"] = parent_run_id
+    run = client.create_run(experiment_id, run_name=run_name[:250],
+                            tags={k: _text(v, MAX_TAG_VALUE) for k, v in all_tags.items()})
+    if params:
+        log_params(client, run.info.run_id, params)
+    return run.info.run_id
+
+
+def log_params(client, run_id: str, params: Mapping[str, Any]) -> None:
+    from mlflow.entities import Param
+
+    batch = {param_key(k): _text(v, MAX_PARAM_VALUE) for k, v in params.items()}
+    client.log_batch(run_id, params=[Param(k, v) for k, v in batch.items()])
+
+
+def log_tags(client, run_id: str, tags: Mapping[str, Any]) -> None:
+    from mlflow.entities import RunTag
+
+    client.log_batch(run_id, tags=[RunTag(k, _text(v, MAX_TAG_VALUE)) for k, v in tags.items()])
+
+
+def _metric_value(v: float) -> float:
+    # MLflow stores NaN; ±inf are clipped by the store anyway, keep them explicit
+    v = float(v)
+    if math.isinf(v):
+        return math.copysign(1.7976931348623157e308, v)
+    return v
+
+
+def log_metrics(client, run_id: str, metrics: Mapping[str, float], *, step: int = 0,
+                timestamp_ms: int | None = None) -> None:
+    """Scalars at one step, one call."""
+    from mlflow.entities import Metric
+
+    ts = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
+    client.log_batch(run_id, metrics=[Metric(k, _metric_value(v), ts, int(step))
+                                      for k, v in metrics.items() if v is not None])
+
+
+def history_metrics(epochs: Iterable[int], metrics: Mapping[str, Iterable[float]], *,
+                    start_ms: int | None = None) -> list:
+    """MLflow Metric entities, one per (key, epoch); timestamps follow the epochs' wall time
+    (from ``time/epoch_s`` when present) so the UI's time axis is meaningful."""
+    from mlflow.entities import Metric
+
+    epochs = [int(e) for e in epochs]
+    now = int(time.time() * 1000)
+    seconds = metrics.get("time/epoch_s")
+    if seconds is not None and len(list(seconds)) == len(epochs):
+        elapsed = np.cumsum(np.nan_to_num(np.asarray(list(seconds), dtype=float)))
+        t0 = start_ms if start_ms is not None else now - int(1000 * elapsed[-1])
+        stamps = [t0 + int(1000 * s) for s in elapsed]
+    else:
+        stamps = [now] * len(epochs)
+    out = []
+    for key, values in metrics.items():
+        values = list(values)
+        for epoch, ts, v in zip(epochs, stamps, values, strict=False):
+            out.append(Metric(key, _metric_value(v), ts, epoch))
+    return out
+
+
+def log_history(client, run_id: str, history, *, start_ms: int | None = None) -> int:
+    """Every per-epoch metric of a ``History`` (step = epoch) and its finals, in one
+    ``log_batch`` (MLflow splits it into requests of 1,000). Returns the number of points."""
+    batch = history_metrics(history.epochs, history.metrics, start_ms=start_ms)
+    last = int(history.epochs[-1]) if history.epochs else 0
+    from mlflow.entities import Metric
+
+    ts = int(time.time() * 1000)
+    batch += [Metric(k, _metric_value(v), ts, last) for k, v in history.final.items()
+              if v is not None]
+    client.log_batch(run_id, metrics=batch)
+    return len(batch)
+
+
+def log_artifact_bytes(client, run_id: str, files: Mapping[str, bytes | str]) -> None:
+    """Several artifacts in one upload: ``files`` maps a relative path to its content."""
+    with tempfile.TemporaryDirectory(prefix="nnfs-art-") as tmp:
+        for rel, content in files.items():
+            path = Path(tmp, rel)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content.encode() if isinstance(content, str) else content)
+        client.log_artifacts(run_id, tmp)
+
+
+def log_figure(client, run_id: str, fig, artifact_file: str) -> None:
+    """A matplotlib Figure as a PNG artifact (fast PNG settings of nnfs.plots)."""
+    from nnfs.plots import to_png
+
+    log_artifact_bytes(client, run_id, {artifact_file: to_png(fig)})
+
+
+def log_dataset(client, run_id: str, data, *, context: str = "train") -> None:
+    """The dataset of a run as an MLflow dataset input (name, digest, schema, source)."""
+    import mlflow.data
+    from mlflow.entities import DatasetInput, InputTag
+
+    meta = data.meta
+    name = f"{data.name}-n{meta.get('n_samples', '')}-s{meta.get('seed', '')}"
+    if meta.get("features", "raw") != "raw":
+        name += f"-{meta['features']}"
+    # a CSV names its file; a generated set has no file (MLflow records the run as source)
+    source = meta.get("path") or None
+    ds = mlflow.data.from_numpy(data.X_train, targets=data.y_train, name=name, source=source)
+    client.log_inputs(run_id, datasets=[DatasetInput(
+        ds._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])])
+
+
+def end_run(client, run_id: str, status: str = "FINISHED",
+            tags: Mapping[str, Any] | None = None) -> None:
+    """Tags (if any) then the terminal status: FINISHED, FAILED or KILLED."""
+    if tags:
+        log_tags(client, run_id, tags)
+    client.set_terminated(run_id, status=status)
+
+
+def error_tags(exc: BaseException) -> dict[str, str]:
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return {"outcome": "error", "error": f"{type(exc).__name__}: {exc}"[:500],
+            "error_traceback": tb[-MAX_TAG_VALUE:]}
+
+
+# ------------------------------------------------------------------------------ the pyfunc
+_PYFUNC_CLASS = None
+
+
+def _pyfunc_class():
+    """``NNFSModel``, an ``mlflow.pyfunc.PythonModel``, built on first use so that importing
+    this module does not import mlflow. It is reachable as ``nnfs.tracking.NNFSModel`` (module
+    ``__getattr__``), so cloudpickle stores it by reference, not by value."""
+    global _PYFUNC_CLASS
+    if _PYFUNC_CLASS is None:
+        import mlflow.pyfunc
+
+        with warnings.catch_warnings():
+            # MLflow suggests type hints at class creation; a numpy array in and out needs none
+            warnings.simplefilter("ignore", UserWarning)
+            _PYFUNC_CLASS = _define_pyfunc(mlflow.pyfunc.PythonModel)
+    return _PYFUNC_CLASS
+
+
+def _define_pyfunc(base):
+    class NNFSModel(base):
+        """An nnfs MLP: weights and architecture in the ``weights`` .npz artifact.
+        Input: the model's features (standardised, crosses applied), (n, d).
+        Output: ``net.predict`` (class labels, or regression values)."""
+
+        def load_context(self, context):
+            self.net = load_npz(context.artifacts["weights"])
+
+        def predict(self, context, model_input, params=None):
+            X = np.asarray(model_input, dtype=np.float64)
+            return self.net.predict(X)
+
+    NNFSModel.__module__ = __name__
+    NNFSModel.__qualname__ = "NNFSModel"
+    return NNFSModel
+
+
+def __getattr__(name: str):
+    if name == "NNFSModel":
+        return _pyfunc_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def save_npz(net, path) -> None:
+    """The MLP's architecture (``net.config()``, as JSON) and parameters in one .npz."""
+    arrays = {f"param:{k}": np.asarray(v) for k, v in net.params.items()}
+    np.savez(path, __config__=np.array(json.dumps(net.config())), **arrays)
+
+
+def load_npz(path):
+    """The MLP saved by ``save_npz`` (``MLP.from_config``)."""
+    from nnfs.core.model import MLP
+
+    with np.load(path, allow_pickle=False) as z:
+        config = json.loads(str(z["__config__"]))
+        params = {k[len("param:"):]: z[k] for k in z.files if k.startswith("param:")}
+    return MLP.from_config(config, params)
+
+
+def log_pyfunc(uri: str, run_id: str, net, X_example: np.ndarray, *, name: str = "model") -> str:
+    """Log ``net`` as an MLflow pyfunc model of run ``run_id`` (signature and input example)
+    and return its model URI; ``mlflow.pyfunc.load_model(uri).predict(X)`` equals
+    ``net.predict(X)``. Requirements are given, not inferred (inference costs seconds)."""
+    import cloudpickle
+    import mlflow
+    import mlflow.pyfunc
+    from mlflow.models import infer_signature
+
+    X_example = np.asarray(X_example, dtype=np.float64)
+    signature = infer_signature(X_example, net.predict(X_example))
+    requirements = [f"mlflow=={mlflow.__version__}", f"numpy=={np.__version__}",
+                    f"cloudpickle=={cloudpickle.__version__}"]
+    mlflow.set_tracking_uri(uri)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    quiet = logging.getLogger("mlflow")
+    level = quiet.level
+    with tempfile.TemporaryDirectory(prefix="nnfs-model-") as tmp, warnings.catch_warnings():
+        # MLflow's advice (type hints, models-from-code) does not apply: say it once, here
+        warnings.simplefilter("ignore", UserWarning)
+        quiet.setLevel(logging.ERROR)
+        weights = Path(tmp, "weights.npz")
+        save_npz(net, weights)
+        # resuming the run makes it the active one for log_model; ``end_run`` of the caller
+        # sets the final status, so leave the run RUNNING here
+        mlflow.start_run(run_id=run_id)
+        try:
+            info = mlflow.pyfunc.log_model(
+                name=name, python_model=_pyfunc_class()(), artifacts={"weights": str(weights)},
+                signature=signature, input_example=X_example[:5],
+                pip_requirements=requirements)
+        finally:
+            _detach_active_run()
+            quiet.setLevel(level)
+    return info.model_uri
+
+
+def _detach_active_run() -> None:
+    """Forget the fluent active run without ending it (its status is the caller's to set)."""
+    from mlflow.tracking import fluent
+
+    stack = getattr(fluent, "_active_run_stack", None)
+    if stack is not None:
+        runs = stack.get() if hasattr(stack, "get") else stack
+        while runs:
+            runs.pop()
+
+
+# ------------------------------------------------------------------------------ the sweep
+def child_runs(client, experiment_id: str, parent_run_id: str, *,
+               filter_string: str = "") -> list:
+    """Every child run of ``parent_run_id`` (all pages)."""
+    filt = f"tags.`mlflow.parentRunId` = '{parent_run_id}'"
+    if filter_string:
+        filt += f" and {filter_string}"
+    runs, token = [], None
+    while True:
+        page = client.search_runs([experiment_id], filter_string=filt, max_results=1000,
+                                  page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def summarize_sweep(client, experiment_id: str, parent_run_id: str) -> dict[str, Any]:
+    """Counts and the best nnfs child of a sweep: runs, finished, failed, diverged, errors,
+    killed, running, best run id / name / metric."""
+    runs = child_runs(client, experiment_id, parent_run_id, filter_string="tags.impl = 'nnfs'")
+    status = [r.info.status for r in runs]
+    outcome = [r.data.tags.get("outcome", "") for r in runs]
+    summary: dict[str, Any] = {
+        "runs": len(runs), "finished": status.count("FINISHED"),
+        "failed": status.count("FAILED"), "killed": status.count("KILLED"),
+        "running": status.count("RUNNING"), "diverged": outcome.count("diverged"),
+        "errors": outcome.count("error"),
+    }
+    for key, better in (("final/test_acc", max), ("final/test_rmse", min)):
+        scored = [r for r in runs if r.info.status == "FINISHED" and key in r.data.metrics
+                  and math.isfinite(r.data.metrics[key])]
+        if scored:
+            best = better(scored, key=lambda r, key=key: r.data.metrics[key])
+            summary.update(best_run_id=best.info.run_id, best_run_name=best.info.run_name,
+                           best_metric=key, best_value=best.data.metrics[key])
+            break
+    return summary
+
+
+def finish_parent_run(client, parent_run_id: str, summary: Mapping[str, Any], *,
+                      wall_s: float, status: str = "FINISHED") -> None:
+    """The sweep's summary on its parent run (metrics sweep/* and best/*, tags best_*),
+    then the end of the parent."""
+    metrics = {f"sweep/{k}": float(summary[k]) for k in
+               ("runs", "finished", "failed", "killed", "diverged", "errors", "skipped")
+               if k in summary}
+    metrics["sweep/wall_s"] = wall_s
+    tags = {k: summary[k] for k in ("best_run_id", "best_run_name", "best_metric")
+            if k in summary}
+    if "best_value" in summary:
+        metrics["best/" + summary["best_metric"]] = float(summary["best_value"])
+        tags["best_value"] = f"{summary['best_value']:.6g}"
+    log_metrics(client, parent_run_id, metrics)
+    end_run(client, parent_run_id, status, tags)
