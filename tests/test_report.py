@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -123,6 +126,86 @@ def check_report(result, uri: str) -> tuple[_Doc, pd.DataFrame]:
     for frame in (html_runs_table(doc), md_runs_table(md)):
         assert (frame.set_index("run_id")["outcome"] == by_id.loc[frame["run_id"]].values).all()
     return doc, table
+
+
+# ------------------------------------------------------------------ a small real sweep
+SWEEP = ["-m", "activation=relu,tanh", "loss=mse,cross_entropy", "dataset=xor",
+         "dataset.n_samples=200", "train.epochs=5", "tracking.log_model=false",
+         "tracking.log_dataset=false"]
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    """`nnfs-train -m` (2 x 2 jobs, 5 epochs on xor) into a temporary store, then the report."""
+    root = tmp_path_factory.mktemp("real")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    env.pop("MLFLOW_RUN_ID", None)
+    train = Path(sys.executable).with_name("nnfs-train")
+    proc = subprocess.run([str(train), *SWEEP, f"hydra.sweep.dir={root / 'multirun'}"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = make_report(uri, "nnfs", "latest", root / "out")
+    return uri, result, root
+
+
+def test_real_sweep_report_embeds_every_figure_and_holds_exactly_its_runs(real):
+    uri, result, _ = real
+    doc, table = check_report(result, uri)
+    nnfs = table[table["impl"] == "nnfs"]
+    assert len(nnfs) == 4 and set(nnfs["outcome"]) == {"finished"}
+    assert sorted(zip(nnfs["activation"], nnfs["loss"], strict=True)) == [
+        ("relu", "cross_entropy"), ("relu", "mse"), ("tanh", "cross_entropy"), ("tanh", "mse")]
+    for section in ("overview", "leaderboard", "heatmaps", "curves", "gradients", "boundaries",
+                    "sensitivity", "runs"):
+        assert section in result.sections
+    # the heatmap's reading names the best cell of the CSV
+    best = nnfs.sort_values("final/test_acc", ascending=False).iloc[0]
+    assert f"activation={best['activation']} × loss={best['loss']}" in result.html.read_text()
+    assert result.artifact_logged
+
+
+def test_real_sweep_csv_matches_mlflow_params_and_metrics(real):
+    uri, result, _ = real
+    table = pd.read_csv(result.csv).set_index("run_id")
+    for run in child_runs(uri, result.parent_run_id):
+        row = table.loc[run.info.run_id]
+        assert row["activation"] == run.data.params["activation"]
+        assert row["loss"] == run.data.params["loss"]
+        assert row["dataset"] == run.data.params["dataset"]
+        for key in ("final/test_acc", "time/ms_per_epoch"):
+            if key in run.data.metrics:
+                assert row[key] == pytest.approx(run.data.metrics[key])
+
+
+def test_real_sweep_boundaries_are_the_runs_own_pngs(real, tmp_path):
+    from mlflow import MlflowClient
+
+    from nnfs.report import load, sections
+
+    uri, result, _ = real
+    data = load.load_sweep(uri, "nnfs", result.parent_run_id)
+    runs = analysis.annotate(data.runs, data.axes)
+    panels = sections.boundary_panels(data, runs, tmp_path)
+    assert [p[1] for p in panels][:2] == ["best", "worst"]
+    client = MlflowClient(tracking_uri=uri)
+    for _ds, _col, _title, rid, path in panels:
+        logged = client.download_artifacts(rid, "figures/decision_boundary.png",
+                                           str(tmp_path / "check" / rid))
+        assert Path(path).read_bytes() == Path(logged).read_bytes()
+    assert Path(panels[0][4]).read_bytes() != Path(panels[1][4]).read_bytes()
+
+
+def test_console_script_unknown_experiment_writes_nothing(real):
+    uri, _, root = real
+    out = root / "never"
+    cli = Path(sys.executable).with_name("nnfs-report")
+    proc = subprocess.run([str(cli), "--tracking-uri", uri, "--experiment", "nope",
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'nope'" in lines[0] and "nnfs" in lines[0]
+    assert not out.exists()
 
 
 # ------------------------------------------------------------------ a store filled by hand

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from nnfs.report.load import DEFAULT_EXPERIMENT, ReportError
@@ -29,6 +30,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # artifact downloads would print one progress bar per decision boundary
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from nnfs.report import make_report
 
     try:

@@ -231,7 +231,6 @@ def boundaries(panels: list[tuple]) -> Figure | None:
         ax = axs[sets.index(ds), columns.index(column)]
         ax.imshow(plt.imread(path))
         ax.set_title(f"{ds} — {title}", fontsize=7, wrap=True)
-    fig.suptitle("Decision boundaries (logged artifacts)")
     fig.tight_layout()
     reading = (f"{len(present)} boundaries over {len(sets)} datasets ("
                + ", ".join(columns) + ").")

@@ -6,6 +6,7 @@ the agreed read-only exception for the report CLI. mlflow is imported lazily (2-
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -196,7 +197,10 @@ def _parse_grid(tags: dict) -> dict[str, list]:
         try:
             grid = json.loads(text)
         except ValueError:
-            grid = text.split()
+            try:  # a dict logged with str(): Python literal syntax
+                grid = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                grid = text.split()
         if isinstance(grid, dict):
             return {str(k): list(v) if isinstance(v, list) else [v] for k, v in grid.items()}
         if isinstance(grid, list):

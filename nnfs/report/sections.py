@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -114,35 +115,47 @@ def gradients(runs: pd.DataFrame, hist: pd.DataFrame, axes: dict) -> Section | N
                    figures=[fig])
 
 
+def boundary_panels(sweep: load.SweepData, runs: pd.DataFrame, tmp: Path) -> list[tuple]:
+    """Per dataset, the decision-boundary PNGs of the best and worst nnfs configurations (their
+    best seed) and of LogisticRegression, downloaded under `tmp`:
+    [(dataset, column, panel title, run_id, local path or None)]."""
+    panels = []
+    for ds in analysis.datasets(runs):
+        part = analysis.by_dataset(runs, ds)
+        m = analysis.metric_of(part)
+        if m is None:
+            continue
+        metric, higher = m
+        best, worst = analysis.best_and_worst(part, metric, higher)
+        picks = []
+        for column, row in (("best", best), ("worst", worst)):
+            if row is None or (column == "worst" and worst["config"] == best["config"]):
+                continue
+            cand = part[(part["config"] == row["config"]) & (part["impl"] == "nnfs")
+                        & (part["outcome"] == "finished")]
+            picks.append((column, f"best: {row['config']}" if column == "best"
+                          else f"worst: {row['config']}",
+                          cand.sort_values(metric, ascending=not higher).iloc[0]))
+        lr = part[(part["baseline"] == "logreg") & (part["outcome"] == "finished")]
+        if len(lr):
+            picks.append(("LogisticRegression", "LogisticRegression", lr.iloc[0]))
+        for column, label, run in picks:
+            rid = run["run_id"]
+            path = load.find_artifact(sweep.client, rid)
+            dst = tmp / rid  # one folder per run: the artifacts all share one file name
+            dst.mkdir(parents=True, exist_ok=True)
+            local = load.download(sweep.client, rid, path, dst) if path else None
+            title = f"{label}\n{metric.removeprefix('final/')}={run[metric]:.3f}"
+            panels.append((ds, column, title, rid, local))
+    return panels
+
+
 def boundaries(sweep: load.SweepData, runs: pd.DataFrame) -> Section | None:
     if sweep.client is None:
         return None
-    panels = []
     with tempfile.TemporaryDirectory() as tmp:
-        for ds in analysis.datasets(runs):
-            part = analysis.by_dataset(runs, ds)
-            m = analysis.metric_of(part)
-            if m is None:
-                continue
-            metric, higher = m
-            best, worst = analysis.best_and_worst(part, metric, higher)
-            picks = []
-            for column, row in (("best", best), ("worst", worst)):
-                if row is None or (column == "worst" and worst["config"] == best["config"]):
-                    continue
-                cand = part[(part["config"] == row["config"]) & (part["impl"] == "nnfs")
-                            & (part["outcome"] == "finished")]
-                picks.append((column, row["config"],
-                              cand.sort_values(metric, ascending=not higher).iloc[0]))
-            lr = part[(part["baseline"] == "logreg") & (part["outcome"] == "finished")]
-            if len(lr):
-                picks.append(("LogisticRegression", "", lr.iloc[0]))
-            for column, config, run in picks:
-                path = load.find_artifact(sweep.client, run["run_id"])
-                local = load.download(sweep.client, run["run_id"], path, tmp) if path else None
-                title = f"{column}: {config}\n{metric.removeprefix('final/')}={run[metric]:.3f}"
-                panels.append((ds, column, title, local))
-        fig = figures.boundaries(panels)
+        panels = boundary_panels(sweep, runs, Path(tmp))
+        fig = figures.boundaries([(ds, col, title, path) for ds, col, title, _, path in panels])
     if fig is None:
         return None
     return Section("boundaries", "Decision boundaries",
