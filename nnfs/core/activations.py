@@ -21,17 +21,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import erf, expit
+from scipy.special import expit, ndtr
 
-_SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-_C_TANH = math.sqrt(2.0 / math.pi)  # constant of the tanh approximation of GELU
+_C_TANH = math.sqrt(2.0 / math.pi)  # constants of the tanh approximation of GELU
 _K_TANH = 0.044715
 
 
 def _empty_like(z: np.ndarray, out: np.ndarray | None) -> np.ndarray:
-    # scipy's ufuncs have no float16 loop and would return float64; writing into an array of
-    # z's dtype keeps the dtype (the computation itself runs in float32/float64 then rounds).
+    # scipy's ufuncs (expit, ndtr) have no float16 loop and would return float64; writing into
+    # an array of z's dtype keeps the dtype (the computation runs in float32/64, then rounds).
     return np.empty_like(z) if out is None else out
 
 
@@ -109,15 +108,13 @@ def _backprop_relu(da, z, a, out):
 
 # ---------------------------------------------------------------- gelu (exact)
 def _Phi(z):
-    # Φ(z) = (1 + erf(z/√2)) / 2, the standard normal CDF
-    p = erf(z * _SQRT_HALF, out=np.empty_like(z))
-    p += 1
-    p *= 0.5
-    return p
+    # Φ(z), the standard normal CDF; scipy's ndtr keeps full relative precision in the left tail,
+    # where (1 + erf(z/√2))/2 would cancel to zero
+    return ndtr(z, out=np.empty_like(z))
 
 
 def gelu(z, out=None):
-    """GELU(z) = z Φ(z), Φ the standard normal CDF (exact, through erf)."""
+    """GELU(z) = z Φ(z), Φ the standard normal CDF (exact)."""
     return np.multiply(z, _Phi(z), out=_empty_like(z, out))
 
 
@@ -136,35 +133,40 @@ def _backprop_gelu(da, z, a, out):
 
 
 # ---------------------------------------------------------------- gelu (tanh approximation)
-def _tanh_u(z):
-    # t = tanh(c (z + k z³)),  c = √(2/π), k = 0.044715
+def _u(z):
+    # u = c (z + k z³),  c = √(2/π), k = 0.044715
     u = np.square(z)
     u *= _K_TANH
     u += 1
     u *= z
     u *= _C_TANH
-    return np.tanh(u, out=u)
+    return u
 
 
 def gelu_tanh(z, out=None):
-    """GELU_tanh(z) = z (1 + tanh(√(2/π)(z + 0.044715 z³))) / 2."""
-    t = _tanh_u(z)
-    t += 1
-    t *= 0.5
-    return np.multiply(z, t, out=_empty_like(z, out))
+    """GELU_tanh(z) = z (1 + tanh(u)) / 2 = z σ(2u),  u = √(2/π)(z + 0.044715 z³).
+
+    The σ(2u) form (1 + tanh(u) = 2σ(2u)) avoids the cancellation of 1 + tanh(u) for z ≪ 0.
+    """
+    s = _u(z)
+    s *= 2
+    return np.multiply(z, sigmoid(s, out=s), out=_empty_like(z, out))
 
 
 def d_gelu_tanh(z):
-    # f'(z) = (1 + t)/2 + z (1 − t²) c (1 + 3k z²) / 2
-    t = _tanh_u(z)
+    # f'(z) = (1 + t)/2 + z (1 − t²) u'/2 = s + 2 z s (1 − s) u',  t = tanh(u), s = σ(2u),
+    # u' = c (1 + 3k z²)
+    s = _u(z)
+    s *= 2
+    sigmoid(s, out=s)
     du = np.square(z)
     du *= 3 * _K_TANH
     du += 1
-    du *= _C_TANH  # du/dz = c (1 + 3k z²)
-    du *= 1 - t * t
+    du *= 2 * _C_TANH  # 2u'
     du *= z
-    du += 1 + t
-    du *= 0.5
+    du *= s
+    du *= 1 - s
+    du += s
     return du
 
 

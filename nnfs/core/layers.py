@@ -5,10 +5,12 @@ the order of ``keys``) and returns ``(a, cache)``: the output and everything ``b
 ``backward(da, cache, p, g, bufs, need_dx)`` writes the parameter gradients into the arrays of
 ``g`` (same order as ``p``, overwritten, not accumulated) and returns ``dx`` (or None).
 
-``bufs`` is an optional workspace from ``buffers(batch, dtype)``: preallocated arrays that the
-forward and backward write into instead of allocating (the model keeps one per batch size, see
-:class:`nnfs.core.model.MLP`).  With ``bufs=None`` every result is a fresh array.  Inputs ``x``
-and upstream gradients ``da`` are never written to.
+``bufs`` is a workspace from ``buffers(batch, dtype)``: preallocated arrays that the forward and
+backward write into instead of allocating (the model keeps one per batch size, see
+:class:`nnfs.core.model.MLP`).  It is optional for ``forward`` (``bufs=None``: every result is a
+fresh array) and required for ``backward``.  Inputs ``x`` and upstream gradients ``da`` are never
+written to.  Bias gradients Σ_batch dz are computed as the product ``1ᵀ dz`` with a vector of
+ones (one BLAS call, several times faster than a reduction along axis 0 for small batches).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class Dense:
         self.n_in, self.n_out = n_in, n_out
         self.act = activation if activation is not None else IDENTITY
         self.linear = self.act is IDENTITY
+        # OpenBLAS runs dz @ W.T markedly slower than dz @ Wᵀ stored contiguously (measured 1.3-
+        # 1.7x at 200x64x64); copying Wᵀ first costs a few µs and pays off for wide layers
+        self._copy_WT = min(n_in, n_out) >= 16
 
     def shapes(self) -> list[tuple[str, tuple[int, ...]]]:
         return [("W", (self.n_in, self.n_out)), ("b", (self.n_out,))]
@@ -50,6 +55,8 @@ class Dense:
             a=None if self.linear else np.empty(shape, dtype),
             dz=np.empty(shape, dtype),  # for the output layer: the loss writes its dz here
             dx=np.empty((batch, self.n_in), dtype),
+            ones=np.ones(batch, dtype),
+            WT=np.empty((self.n_out, self.n_in), dtype) if self._copy_WT else None,
         )
 
     def forward(self, x, p, bufs=None):
@@ -59,20 +66,19 @@ class Dense:
         a = z if self.linear else self.act.f(z, out=_buf(bufs, "a"))
         return a, (x, z, a)
 
-    def backward(self, da, cache, p, g, bufs=None, need_dx=True):
+    def backward(self, da, cache, p, g, bufs, need_dx=True):
         x, z, a = cache
         W, _ = p
         dW, db = g
-        if self.linear:
-            dz = da
-        else:
-            out = np.empty_like(z) if bufs is None else bufs.dz
-            dz = self.act.backprop(da, z, a, out)  # dz = da ⊙ f'(z)
+        dz = da if self.linear else self.act.backprop(da, z, a, bufs.dz)  # dz = da ⊙ f'(z)
         np.matmul(x.T, dz, out=dW)  # dW = xᵀ dz   (n_in, n_out)
-        np.sum(dz, axis=0, out=db)  # db = Σ_batch dz
+        np.matmul(bufs.ones, dz, out=db)  # db = Σ_batch dz = 1ᵀ dz
         if not need_dx:
             return None
-        return np.matmul(dz, W.T, out=_buf(bufs, "dx"))  # dx = dz Wᵀ   (batch, n_in)
+        if self._copy_WT:
+            np.copyto(bufs.WT, W.T)
+            return np.matmul(dz, bufs.WT, out=bufs.dx)  # dx = dz Wᵀ   (batch, n_in)
+        return np.matmul(dz, W.T, out=bufs.dx)
 
 
 class SwiGLU:
@@ -98,7 +104,8 @@ class SwiGLU:
         return SimpleNamespace(**{k: np.empty(shape, dtype)
                                   for k in ("zg", "zu", "sg", "a", "dzg", "dzu")},
                                dx=np.empty((batch, self.n_in), dtype),
-                               dx_up=np.empty((batch, self.n_in), dtype))
+                               dx_up=np.empty((batch, self.n_in), dtype),
+                               ones=np.ones(batch, dtype))
 
     def forward(self, x, p, bufs=None):
         Wg, bg, Wu, bu = p
@@ -110,19 +117,19 @@ class SwiGLU:
         a = np.multiply(sg, zu, out=_buf(bufs, "a"))
         return a, (x, zg, zu, sg)
 
-    def backward(self, da, cache, p, g, bufs=None, need_dx=True):
+    def backward(self, da, cache, p, g, bufs, need_dx=True):
         x, zg, zu, sg = cache
         Wg, _, Wu, _ = p
         dWg, dbg, dWu, dbu = g
-        dzu = np.multiply(da, sg, out=_buf(bufs, "dzu"))  # ∂a/∂zu = silu(zg)
-        dzg = np.multiply(da, zu, out=_buf(bufs, "dzg"))  # ∂a/∂silu = zu ...
+        dzu = np.multiply(da, sg, out=bufs.dzu)  # ∂a/∂zu = silu(zg)
+        dzg = np.multiply(da, zu, out=bufs.dzg)  # ∂a/∂silu = zu ...
         dzg *= SILU.df(zg)  # ... times silu'(zg)
-        np.matmul(x.T, dzg, out=dWg)
-        np.sum(dzg, axis=0, out=dbg)
-        np.matmul(x.T, dzu, out=dWu)
-        np.sum(dzu, axis=0, out=dbu)
+        np.matmul(x.T, dzg, out=dWg)  # dW_gate = xᵀ dzg
+        np.matmul(bufs.ones, dzg, out=dbg)
+        np.matmul(x.T, dzu, out=dWu)  # dW_up = xᵀ dzu
+        np.matmul(bufs.ones, dzu, out=dbu)
         if not need_dx:
             return None
-        dx = np.matmul(dzg, Wg.T, out=_buf(bufs, "dx"))  # dx = dzg W_gateᵀ + dzu W_upᵀ
-        dx += np.matmul(dzu, Wu.T, out=_buf(bufs, "dx_up"))
+        dx = np.matmul(dzg, Wg.T, out=bufs.dx)  # dx = dzg W_gateᵀ + dzu W_upᵀ
+        dx += np.matmul(dzu, Wu.T, out=bufs.dx_up)
         return dx

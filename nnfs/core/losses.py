@@ -73,8 +73,14 @@ def targets(y, task: str, n_out: int, dtype, loss: str) -> np.ndarray:
     binary: labels in {0, 1} (batch,) → (batch, 1) of ``dtype``;
     multiclass: integer labels in [0, k) (batch,) → int labels (cross_entropy) or a one-hot
     (batch, k) of ``dtype`` (mse).
+
+    Idempotent: targets already in that form pass through (as views, never copied or written),
+    so a fit loop can prepare them once and hand slices to ``loss_and_grads``.  A (batch, k)
+    array for multiclass mse is taken as one-hot (or probability) rows as is.
     """
     y = np.asarray(y)
+    if task == "multiclass" and loss == "mse" and y.ndim == 2 and y.shape[1] == n_out:
+        return y.astype(dtype, copy=False)
     if task == "regression":
         if y.ndim == 1 and n_out == 1:
             y = y.reshape(-1, 1)
@@ -86,11 +92,12 @@ def targets(y, task: str, n_out: int, dtype, loss: str) -> np.ndarray:
         y = y[:, 0]
     if y.ndim != 1:
         raise ValueError(f"y has shape {y.shape}; {task} needs class labels of shape (batch,)")
-    if y.size and (y.min() < 0 or y.max() > (1 if task == "binary" else n_out - 1)):
+    if y.size and (np.minimum.reduce(y) < 0
+                   or np.maximum.reduce(y) > (1 if task == "binary" else n_out - 1)):
         allowed = "{0, 1}" if task == "binary" else f"integers in [0, {n_out})"
         raise ValueError(f"y has labels outside {allowed} (min {y.min()}, max {y.max()})")
     if task == "binary":
-        return y.astype(dtype).reshape(-1, 1)
+        return y.astype(dtype, copy=False).reshape(-1, 1)
     if not np.issubdtype(y.dtype, np.integer):
         if not np.array_equal(y, np.round(y)):
             raise ValueError(f"y has dtype {y.dtype} with non-integer values; multiclass needs "

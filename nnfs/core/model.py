@@ -16,6 +16,8 @@ threads at once.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from nnfs.core import activations, losses
@@ -103,6 +105,7 @@ class MLP:
                              for k in layer.weight_keys()]
         self._bind()
         self._workspaces: dict[int, list] = {}
+        self._grads_cache = None
 
         if rng is None:
             rng = np.random.default_rng(0)
@@ -143,6 +146,9 @@ class MLP:
 
     # ------------------------------------------------------------------ forward
     def _input(self, X) -> np.ndarray:
+        if type(X) is np.ndarray and X.dtype == self.dtype and X.ndim == 2 \
+                and X.shape[1] == self.n_in:
+            return X  # the fit loop's case: nothing to convert
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.n_in:
             raise ValueError(f"X has shape {X.shape}; expected (batch, {self.n_in})")
@@ -210,6 +216,26 @@ class MLP:
             self._workspaces[batch] = ws
         return ws
 
+    def _grad_tuples(self, out: dict) -> list[tuple]:
+        # per layer, the gradient arrays of ``out`` in the layer's key order; remembered for the
+        # last ``out`` seen, since the fit loop passes the same dict at every step
+        cached = self._grads_cache
+        if cached is not None and cached[0] is out:
+            arrays = tuple(out.values())
+            if len(arrays) == len(cached[1]) and all(map(operator.is_, arrays, cached[1])):
+                return cached[2]
+        try:
+            tuples = [tuple(out[k] for k in keys) for keys in self._layer_keys]
+        except KeyError as e:
+            raise ValueError(f"out is missing the key {e.args[0]!r}; it needs the keys of "
+                             "params (use new_grads())") from None
+        for key, view in self.params.items():
+            if out[key].shape != view.shape or out[key].dtype != self.dtype:
+                raise ValueError(f"out[{key!r}] has shape {out[key].shape} and dtype "
+                                 f"{out[key].dtype}; expected {view.shape} {self.dtype}")
+        self._grads_cache = (out, tuple(out.values()), tuples)
+        return tuples
+
     def loss_and_grads(self, X, y, *, scale=1.0, out=None):
         """Loss and gradients by backpropagation.
 
@@ -231,12 +257,12 @@ class MLP:
         for layer, p, bufs in zip(self.layers, self._layer_params, ws, strict=True):
             h, cache = layer.forward(h, p, bufs)
             caches.append(cache)
+        grads = self._grad_tuples(out)
 
         # dz of the output layer, d(scale · loss)/dz (batch, n_out), into its workspace buffer
         loss, dh = losses.LOSS_FUNCTIONS[self.task, self.loss_name](h, t, scale, ws[-1].dz)
         for i in range(self.n_layers - 1, -1, -1):
-            g = tuple(out[k] for k in self._layer_keys[i])
-            dh = self.layers[i].backward(dh, caches[i], self._layer_params[i], g, ws[i],
+            dh = self.layers[i].backward(dh, caches[i], self._layer_params[i], grads[i], ws[i],
                                          need_dx=i > 0)
 
         if self.l2 != 0.0:

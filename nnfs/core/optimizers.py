@@ -110,12 +110,12 @@ class Adam:
             tmp *= 1.0 - b2
             v += tmp  # v ← β2 v + (1 − β2) g²
             bc1, bc2 = 1.0 - b1**t, 1.0 - b2**t
-            # lr·m̂/(√v̂ + eps) = (lr/bc1) · m / (√v/√bc2 + eps)
+            # lr·m̂/(√v̂ + eps) = (lr·√bc2/bc1) · m / (√v + eps·√bc2): the same number with two
+            # fewer passes over the parameters
             np.sqrt(v, out=den)
-            den *= 1.0 / math.sqrt(bc2)
-            den += self.eps
+            den += self.eps * math.sqrt(bc2)
             np.divide(m, den, out=tmp)
-            tmp *= lr / bc1
+            tmp *= lr * math.sqrt(bc2) / bc1
             p -= tmp
 
 
