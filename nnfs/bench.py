@@ -129,7 +129,7 @@ def run_nnfs(data, opts: BenchOptions, *, seed: int, epochs: int, dtype=np.float
 
     precision = np.dtype(dtype).name
     gc.collect()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     net = MLP(data.n_features, list(opts.hidden), data.n_out, activation="relu",
               task=data.task, loss="cross_entropy", l2=0.0, rng=np.random.default_rng(seed),
               dtype=dtype)
@@ -137,11 +137,12 @@ def run_nnfs(data, opts: BenchOptions, *, seed: int, epochs: int, dtype=np.float
     history = fit(net, data, optimizer=optimizer, epochs=epochs, lr=opts.lr,
                   batch_size=opts.batch_size, precision=precision,
                   rng=np.random.default_rng(seed + 1), eval_every=eval_every, threads=1)
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     if history.status != "finished":
         raise RuntimeError(f"nnfs fit ended with status {history.status!r}: {history.reason}")
     test_acc = float(np.mean(history.net.predict(data.X_test) == data.y_test))
-    return {"seconds": seconds, "ms_per_epoch": 1e3 * seconds / epochs, "test_acc": test_acc,
+    return {"seconds": seconds, "ms_per_epoch": 1e3 * seconds / epochs,
+            "cpu_ms_per_epoch": 1e3 * cpu_seconds / epochs, "test_acc": test_acc,
             "fit_ms_per_epoch": float(history.final["time/ms_per_epoch"]),
             "final_test_acc": float(history.final["final/test_acc"])}
 
@@ -156,7 +157,7 @@ def run_sklearn(data, opts: BenchOptions, *, seed: int, epochs: int) -> dict:
     from sklearn.neural_network import MLPClassifier
 
     gc.collect()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     clf = MLPClassifier(hidden_layer_sizes=opts.hidden, activation="relu", solver="adam",
                         alpha=0.0, batch_size=opts.batch_size, learning_rate_init=opts.lr,
                         beta_1=ADAM["beta1"], beta_2=ADAM["beta2"], epsilon=ADAM["eps"],
@@ -165,11 +166,12 @@ def run_sklearn(data, opts: BenchOptions, *, seed: int, epochs: int) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(data.X_train, data.y_train)
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     if clf.n_iter_ != epochs:
         raise RuntimeError(f"scikit-learn ran {clf.n_iter_} epochs instead of {epochs}")
     test_acc = float(np.mean(clf.predict(data.X_test) == data.y_test))
-    return {"seconds": seconds, "ms_per_epoch": 1e3 * seconds / epochs, "test_acc": test_acc}
+    return {"seconds": seconds, "ms_per_epoch": 1e3 * seconds / epochs,
+            "cpu_ms_per_epoch": 1e3 * cpu_seconds / epochs, "test_acc": test_acc}
 
 
 def classifier_impls(data, opts: BenchOptions) -> dict[str, Callable[..., dict]]:
@@ -209,13 +211,16 @@ def compare(impls: dict[str, Callable[..., dict]], opts: BenchOptions,
     for name in names:
         ms = [run["ms_per_epoch"] for run in runs[name]]
         acc = [run["test_acc"] for run in runs[name]]
-        entry = {"ms_per_epoch": spread(ms), "test_acc": spread(acc)}
+        entry = {"ms_per_epoch": spread(ms), "test_acc": spread(acc),
+                 "cpu_ms_per_epoch": spread([run["cpu_ms_per_epoch"] for run in runs[name]])}
         if name != baseline:
-            base = runs[baseline]
-            entry["ratio"] = spread([a["ms_per_epoch"] / b["ms_per_epoch"]
-                                     for a, b in zip(runs[name], base, strict=True)])
+            pairs = list(zip(runs[name], runs[baseline], strict=True))
+            entry["ratio"] = spread([a["ms_per_epoch"] / b["ms_per_epoch"] for a, b in pairs])
+            # process CPU time: less sensitive to other processes taking the cores
+            entry["cpu_ratio"] = spread([a["cpu_ms_per_epoch"] / b["cpu_ms_per_epoch"]
+                                         for a, b in pairs])
             entry["acc_diff_points"] = spread([100 * (a["test_acc"] - b["test_acc"])
-                                               for a, b in zip(runs[name], base, strict=True)])
+                                               for a, b in pairs])
         out["impls"][name] = entry
     return out
 
@@ -226,12 +231,13 @@ def _fmt(s: dict, digits: int = 2) -> str:
 
 def classifier_lines(title: str, result: dict) -> list[str]:
     lines = [title, f"  {'implementation':<30}{'ms/epoch med [min-max]':<26}"
-                    f"{'ratio vs sklearn':<22}{'test acc mean [min-max]'}"]
+                    f"{'ratio vs sklearn':<22}{'cpu-time ratio':<22}{'test acc mean [min-max]'}"]
     for name, e in result["impls"].items():
         ratio = _fmt(e["ratio"], 3) if "ratio" in e else "1"
+        cpu_ratio = _fmt(e["cpu_ratio"], 3) if "cpu_ratio" in e else "1"
         acc = e["test_acc"]
         lines.append(f"  {LABELS.get(name, name):<30}{_fmt(e['ms_per_epoch']):<26}{ratio:<22}"
-                     f"{acc['mean']:.4f} [{acc['min']:.4f}-{acc['max']:.4f}]")
+                     f"{cpu_ratio:<22}{acc['mean']:.4f} [{acc['min']:.4f}-{acc['max']:.4f}]")
     return lines
 
 
@@ -264,6 +270,9 @@ def section_moons(opts: BenchOptions) -> dict:
     e = out["impls"]
     out["summary"] = {"ratio_f64": e["nnfs_f64"]["ratio"]["median"],
                       "ratio_f32": e["nnfs_f32"]["ratio"]["median"],
+                      "cpu_ratio_f64": e["nnfs_f64"]["cpu_ratio"]["median"],
+                      "cpu_ratio_f32": e["nnfs_f32"]["cpu_ratio"]["median"],
+                      "ratio_f64_eval_end": e["nnfs_f64_eval_end"]["ratio"]["median"],
                       "acc_nnfs": e["nnfs_f64"]["test_acc"]["mean"],
                       "acc_nnfs_f32": e["nnfs_f32"]["test_acc"]["mean"],
                       "acc_sklearn": e["sklearn"]["test_acc"]["mean"],

@@ -74,6 +74,7 @@ def test_moons_section_tiny():
         _check_spread(entry["ms_per_epoch"])
         if name != "sklearn":
             _check_spread(entry["ratio"])
+            _check_spread(entry["cpu_ratio"])
             assert _positive_finite(entry["ratio"]["median"])
     assert out["data"]["n_train"] + out["data"]["n_test"] == TINY.moons_samples
     for key in ("ratio_f64", "ratio_f32", "acc_nnfs", "acc_sklearn"):
