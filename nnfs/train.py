@@ -443,7 +443,7 @@ def _fit(net, cfg, X_train, y_train, X_test, y_test, X_val, y_val, *, optimizer,
                 np.copyto(work.flat, master.flat, casting="same_kind")
             if last:
                 theta_prev -= master.flat
-                update_ratios = [d / w if w > 0 else 0.0 for d, w in
+                update_ratios = [moved / size if size > 0 else 0.0 for moved, size in
                                  zip(_norms(theta_prev, ranges), _norms(master.flat, ranges),
                                      strict=True)]
         if hist.status == "finished" and not np.isfinite(master.flat).all():
@@ -493,7 +493,7 @@ def _fit(net, cfg, X_train, y_train, X_test, y_test, X_val, y_val, *, optimizer,
             break
 
     hist.n_epochs, hist.n_steps = epoch, step
-    if hist.status == "early_stopped":
+    if hist.status == "early_stopped" and best_flat is not None:
         np.copyto(master.flat, best_flat)
         hist.best_epoch = best_epoch
     hist.fit_seconds = time.perf_counter() - t_start
@@ -517,7 +517,7 @@ def _final(hist: History, master, test: _Evaluator | None, train_losses: list[fl
                 ("test/loss", "test/acc")
             figures = dict.fromkeys(keys, math.nan)
         train_loss = math.nan
-    elif hist.status == "early_stopped":
+    elif hist.status == "early_stopped" and hist.best_epoch is not None:
         figures = test(master, "test") if test is not None else {}
         train_loss = train_losses[hist.best_epoch - 1]
     else:
