@@ -73,8 +73,9 @@ def run(seed: int = 0, activation_names=None):
     return rows
 
 
-def report(rows, tol: float = TOLERANCE, file=sys.stdout) -> int:
-    """Print the table; return 0 if every error is <= tol, 1 otherwise."""
+def report(rows, tol: float = TOLERANCE, file=None) -> int:
+    """Print the table (to ``file``, default stdout); return 0 if every error is <= tol, else 1."""
+    file = sys.stdout if file is None else file
     header = f"{'activation':<10} {'task':<10} {'loss':<13} {'depth':>5} {'l2':>6} " \
              f"{'max rel err':>11}  ok"
     print(header, file=file)

@@ -18,7 +18,8 @@ import numpy as np
 def all_finite(x: np.ndarray) -> bool:
     """True when no element of ``x`` is inf or NaN (one reduction; float16 summed in float32)."""
     # inf/NaN propagate through a sum; summing float16 in float32 cannot overflow on finite values
-    total = x.sum(dtype=np.float32 if x.dtype == np.float16 else None)
+    with np.errstate(over="ignore"):  # a finite sum that overflows is settled below
+        total = x.sum(dtype=np.float32 if x.dtype == np.float16 else None)
     return bool(np.isfinite(total)) or bool(np.isfinite(x).all())
 
 
