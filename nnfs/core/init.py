@@ -5,8 +5,10 @@ the model), biases start at zero.
   variance of activations and of gradients ≈ constant through tanh/sigmoid-like layers.
 - ``he``: He/Kaiming **normal**, N(0, 2 / fan_in) — the factor 2 compensates for ReLU zeroing half
   of its inputs (torch's ``kaiming_normal_`` with its default fan_in mode).
-- ``auto``: He for relu-like activations (relu, gelu, gelu_tanh, silu, swiglu), Glorot otherwise;
-  the output layer (whose link is identity/sigmoid/softmax) always takes Glorot under ``auto``.
+- ``auto``: He for the relu-like activations (relu, gelu, gelu_tanh, silu), Glorot otherwise —
+  including swiglu, whose gated output is quadratic in its input so that He's gain compounds
+  across layers (measured in nnfs.core.activations); the output layer (whose link is
+  identity/sigmoid/softmax) always takes Glorot under ``auto``.
 """
 
 from __future__ import annotations
@@ -35,12 +37,12 @@ def he_normal(fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray
     return rng.normal(0.0, math.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
 
 
-def scheme_for(init: str, relu_like: bool, output_layer: bool) -> str:
+def scheme_for(init: str, he_init: bool, output_layer: bool) -> str:
     """The concrete scheme ("glorot" or "he") that ``init`` means for one layer."""
     check(init)
     if init != "auto":
         return init
-    return "he" if relu_like and not output_layer else "glorot"
+    return "he" if he_init and not output_layer else "glorot"
 
 
 def weights(scheme: str, fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:

@@ -112,7 +112,7 @@ class MLP:
         if not isinstance(rng, np.random.Generator):
             raise ValueError(f"rng={rng!r} must be a numpy.random.Generator")
         for i, layer in enumerate(self.layers):
-            scheme = initialisation.scheme_for(self.init, self.act.relu_like,
+            scheme = initialisation.scheme_for(self.init, self.act.he_init,
                                                output_layer=i == self.n_layers - 1)
             for k in layer.weight_keys():
                 W = self.params[f"{i}.{k}"]

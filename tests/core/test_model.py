@@ -244,3 +244,12 @@ def test_bad_data_raises_value_error():
         net.loss_and_grads(np.zeros((3, 2)), np.zeros(4, dtype=int))
     with pytest.raises(ValueError, match="out is missing"):
         net.loss_and_grads(np.zeros((3, 2)), np.zeros(3, dtype=int), out={})
+
+
+def test_auto_init_keeps_deep_swiglu_finite():
+    # He would compound through the quadratic gate (output std ~5e8 at depth 4); Glorot does not
+    X = np.random.default_rng(1).normal(size=(500, 2))
+    net = MLP(2, [64] * 4, 1, activation="swiglu", rng=np.random.default_rng(0))
+    assert net.forward(X).std() < 10
+    he = MLP(2, [64] * 4, 1, activation="swiglu", rng=np.random.default_rng(0), init="he")
+    assert he.forward(X).std() > 1e3
