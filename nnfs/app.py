@@ -132,25 +132,34 @@ def describe(cfg: DictConfig) -> str:
             f"{cfg.optimizer.name} d{cfg.model.depth}w{cfg.model.width}")
 
 
-def run(cfg: DictConfig, info: JobInfo | None = None):
+def build(cfg: DictConfig):
+    """Everything a fit needs, or a ValueError naming the bad value:
+    ``(data, net, optimizer, schedule, fit_rng)``. The seed feeds two independent streams:
+    initialisation and the fit's shuffling."""
+    data = load_data(cfg)
+    init_rng, fit_rng = (np.random.default_rng(s)
+                         for s in np.random.SeedSequence(int(cfg.seed)).spawn(2))
+    net = build_model(cfg, data, init_rng)
+    optimizer = build_optimizer(cfg)
+    schedule = build_schedule(cfg, len(data.y_train))
+    return data, net, optimizer, schedule, fit_rng
+
+
+def run(cfg: DictConfig, info: JobInfo | None = None, *, callbacks=()):
     """Train one configuration and track it (unless tracking is disabled); returns the
-    ``History``. Checks first, then data, model and optimizer, then (only then) the run."""
+    ``History``. Checks first, then data, model and optimizer, then (only then) the run.
+    ``callbacks``: more ``cb(epoch, metrics)`` for the fit (a notebook's live plot, say)."""
     from nnfs.train import fit
 
     info = info or JobInfo(run_name=describe(cfg))
     C.check(cfg)
-    data = load_data(cfg)
-    seq = np.random.SeedSequence(int(cfg.seed))
-    init_rng, fit_rng = (np.random.default_rng(s) for s in seq.spawn(2))
-    net = build_model(cfg, data, init_rng)
-    optimizer = build_optimizer(cfg)
-    schedule = build_schedule(cfg, len(data.y_train))
+    data, net, optimizer, schedule, fit_rng = build(cfg)
     tr = cfg.train
 
     job = None
     if cfg.tracking.enabled:
         job = TrackedJob(cfg, data, info)
-    callbacks = []
+    callbacks = list(callbacks)
     bar = _progress(cfg, info)
     if bar is not None:
         callbacks.append(bar)
@@ -328,11 +337,11 @@ def task(cfg: DictConfig) -> dict[str, Any]:
     seconds = time.perf_counter() - t0
     metric = next((k for k in ("final/test_acc", "final/test_rmse") if k in history.final), "")
     value = history.final.get(metric, float("nan"))
-    extra = f" ({history.reason} at epoch {history.diverged_epoch})" \
+    extra = f" ({history.reason})" \
         if history.status == "diverged" else ""
     if multirun:
-        log.info("%s | %s=%.4f | %.1f s | %s%s", _job_label(info), metric.split("/")[-1],
-                 value, seconds, history.status, extra)
+        log.info("%s | %s | %s=%.4f | %.1f s | %s%s", _job_label(info), cfg.dataset.name,
+                 metric.split("/")[-1], value, seconds, history.status, extra)
     else:
         log.info("%s | %s=%.4f | fit %.2f s, total %.1f s | %s%s", info.run_name, metric,
                  value, history.final.get("time/fit_s", float("nan")), seconds,
@@ -435,14 +444,31 @@ def one_line(exc: BaseException) -> str:
     text = str(exc)
     cause = exc.__cause__
     missing = re.search(r"Could not find '([^']+)/([^']+)'", text)
-    if missing and "Available options" in text:
+    if missing:
         group, option = missing.groups()
-        options = [ln.strip() for ln in text.split("Available options", 1)[1].splitlines()[1:]
-                   if ln.strip()]
-        return f"{group}={option} is not valid; allowed: one of {', '.join(options)}"
-    parts = [text] + ([str(cause)] if cause is not None and str(cause) not in text else [])
+        if "Available options" in text:
+            options = []
+            for ln in text.split("Available options", 1)[1].splitlines()[1:]:
+                if not ln.startswith(("\t", " ")) or not ln.strip():
+                    break
+                options.append(ln.strip())
+            return f"{group}={option} is not valid; allowed: one of {', '.join(options)}"
+        roots = re.findall(r"path=file://(\S+)", text)
+        return (f"{group}={option} is not valid; allowed: the name of a file {group}/<name>.yaml "
+                f"under {' or '.join(roots) or 'the config search path'}")
+    merging = re.match(r"Error merging override (\S+)", text)
+    detail = str(cause).splitlines()[0] if cause is not None else ""
+    if merging and detail:
+        return f"{merging.group(1)} is not valid: {detail}"
+    unknown = re.search(r"Key '([^']+)' not in '([^']+)'", text + str(cause or ""))
+    override = re.search(r"use \+(\S+)", text)
+    if unknown and override:
+        schema = getattr(C, unknown.group(2), None)
+        keys = ", ".join(getattr(schema, "__dataclass_fields__", {})) or "see --cfg job"
+        return (f"{override.group(1)} is not valid: no key '{unknown.group(1)}' there; "
+                f"allowed keys: {keys} (or +{override.group(1)} to add one)")
     lines = []
-    for part in parts:
+    for part in [text] + ([str(cause)] if cause is not None and str(cause) not in text else []):
         for ln in part.splitlines():
             ln = ln.strip()
             if ln and not ln.startswith(("full_key:", "object_type", "reference_type",
@@ -464,11 +490,10 @@ def preflight(argv: list[str]) -> dict[str, Any] | None:
     on regression data: a sweep skips them, a single run fails). None when the command is not
     a plain run or sweep (``--help``, ``--cfg``, another config dir or sweeper).
     """
-    from hydra import compose, initialize_config_dir
+    from hydra import initialize_config_dir
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra._internal.utils import get_args_parser
     from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
 
     args = get_args_parser().parse_args(argv)
     if (args.help or args.hydra_help or args.cfg or args.info or args.shell_completion
@@ -492,26 +517,77 @@ def preflight(argv: list[str]) -> dict[str, Any] | None:
         jobs = [[o.input_line for o in task_overrides]]
     skipped = []
     config_name = args.config_name or "config"
+    datasets: dict[str, Any] = {}
     with initialize_config_dir(config_dir=str(C.CONF_DIR), version_base="1.3"):
-        for job in jobs:
-            try:
-                cfg = compose(config_name=config_name, overrides=list(job))
-            except (HydraException, OmegaConfBaseException) as exc:
-                if os.environ.get("HYDRA_FULL_ERROR") == "1":
-                    raise
-                _fail(one_line(exc))
+        for job, cfg in _compose_jobs(config_name, jobs):
             try:
                 C.check(cfg)
             except C.Incompatible as exc:
                 if not args.multirun:
                     _fail(str(exc))
                 skipped.append((" ".join(job), str(exc)))
+                continue
             except C.ConfigError as exc:
                 _fail(str(exc))
+            _preflight_build(cfg, datasets)
     if skipped:
         print(f"nnfs-train: skipping {len(skipped)} of {len(jobs)} jobs whose combination "
               f"cannot run, e.g. {skipped[0][0]}: {skipped[0][1]}", file=sys.stderr)
     return {"n_jobs": len(jobs), "skipped": skipped}
+
+
+def _compose_jobs(config_name: str, jobs: list[list[str]]):
+    """Yield ``(job, config)`` for every job, exactly as Hydra will compose it, but fast.
+
+    Hydra composes a config from its defaults list (the group choices), then applies the
+    value overrides (``model.depth=2``). Composing costs ~0.1-0.2 s, applying values ~1 ms, so
+    each distinct combination of group choices is composed once and the values are applied to
+    a copy with Hydra's own override code: a 64-job sweep over 2 datasets and 2 optimizers
+    composes 4 times instead of 64.
+    """
+    import copy
+
+    from hydra import compose
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    repository = GlobalHydra.instance().config_loader().repository
+    composed: dict[tuple[str, ...], DictConfig] = {}
+
+    def is_group(o) -> bool:
+        return o.key_or_group in GROUPS or repository.group_exists(o.key_or_group)
+
+    for job in jobs:
+        try:
+            parsed = _parse(list(job))
+            groups = tuple(o.input_line for o in parsed if is_group(o))
+            if groups not in composed:
+                composed[groups] = compose(config_name=config_name, overrides=list(groups))
+            cfg = copy.deepcopy(composed[groups])
+            ConfigLoaderImpl._apply_overrides_to_config(
+                [o for o in parsed if not is_group(o)], cfg)
+        except (HydraException, OmegaConfBaseException) as exc:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            _fail(one_line(exc))
+        yield job, cfg
+
+
+def _preflight_build(cfg: DictConfig, datasets: dict[str, Any]) -> None:
+    """Load the job's data (once per distinct dataset settings) and build its model and
+    optimizer: a CSV without its target column, say, stops the command here, before any run."""
+    key = repr((C.to_dict(cfg.dataset), C.to_dict(cfg.features), cfg.seed))
+    try:
+        if key not in datasets:
+            datasets[key] = load_data(cfg)
+        data = datasets[key]
+        build_model(cfg, data, np.random.default_rng(0))
+        build_optimizer(cfg)
+        build_schedule(cfg, len(data.y_train))
+    except ValueError as exc:
+        _fail(str(exc).splitlines()[0] if str(exc) else repr(exc))
 
 
 # ------------------------------------------------------------------------------ entry point
@@ -533,6 +609,9 @@ def main(argv: list[str] | None = None) -> None:
     _PREFLIGHT.update(preflight(argv) or {})
     saved = sys.argv
     sys.argv = [saved[0] if saved else "nnfs-train", *argv]
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()  # a second main() in one process (tests, notebooks)
     try:
         _hydra_main()()
     except KeyboardInterrupt:
