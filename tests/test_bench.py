@@ -2,7 +2,9 @@
 
 import json
 import math
+import time
 
+import numpy as np
 import pytest
 
 from nnfs import bench
@@ -94,11 +96,14 @@ def test_digits_section_tiny():
 def test_wide_section_tiny():
     out = bench.section_wide(TINY)
     assert out["gemm_flops_per_step"] == bench.gemm_flops(8, [8, 16, 16, 3])
-    for key in ("peak_gflops", "step_ms", "step_gflops", "peak_fraction", "grads_only_ms"):
-        _check_spread(out[key])
-        assert all(_positive_finite(v) for v in out[key]["values"])
-        assert len(out[key]["values"]) == TINY.repeats
+    for clock in ("wall", "cpu"):
+        for key in ("peak_gflops", "step_ms", "step_gflops", "peak_fraction", "grads_only_ms",
+                    "grads_only_peak_fraction"):
+            _check_spread(out[clock][key])
+            assert all(_positive_finite(v) for v in out[clock][key]["values"])
+            assert len(out[clock][key]["values"]) == TINY.repeats
     assert _positive_finite(out["summary"]["wide_peak_fraction"])
+    assert _positive_finite(out["summary"]["wide_cpu_peak_fraction"])
 
 
 def test_run_and_json_writer(tmp_path):
@@ -130,3 +135,20 @@ def test_cli_rejects_unknown_section(capsys):
         bench.main(["--only", "bogus"])
     assert exc.value.code == 2
     assert "bogus" in capsys.readouterr().err
+
+
+def test_added_section_runs_and_prints(monkeypatch):
+    # the extension point for other parts (tracking, report): a function returning a dict
+    def section_sum(opts):
+        x = np.arange(1000.0)
+        t0 = time.perf_counter()
+        total = float(x.sum())
+        return {"sum": total, "seconds": time.perf_counter() - t0, "summary": {"sum_total": total}}
+
+    monkeypatch.setitem(bench.SECTIONS, "sum", section_sum)
+    assert bench.resolve_sections("sum") == ["sum"]
+    printed = []
+    result = bench.run(TINY, ["sum"], echo=printed.append)
+    assert result["sum_total"] == 499500.0
+    assert result["sections"]["sum"]["sum"] == 499500.0
+    assert any(line.strip().startswith("sum") and "499500" in line for line in printed)
