@@ -7,7 +7,9 @@ Every function is elementwise on a pre-activation ``z`` of any shape and any flo
 - ``df(z)``           the derivative ``f'(z)``,
 - ``backprop(da, z, a, out)``  the hot-path product ``dz = da * f'(z)`` written into ``out``,
   allowed to use the forward value ``a`` when that is cheaper (σ' = a(1 − a), tanh' = 1 − a²).
-  ``out`` must not alias ``da``; ``da``, ``z`` and ``a`` are only read.
+  ``out`` must not alias ``da``; ``da``, ``z`` and ``a`` are only read.  When ``from_output``
+  is set, backprop reads ``a`` only, so the model may compute ``a`` in place of ``z`` and pass
+  it as both (one buffer less per layer, which keeps the working set in cache).
 
 ``get("swiglu")`` returns :data:`SWIGLU`, a marker :class:`Activation` whose ``f``/``df`` are the
 elementwise SiLU: SwiGLU is a gated *layer* (``silu(h @ W_gate + b_gate) * (h @ W_up + b_up)``,
@@ -102,7 +104,7 @@ def d_relu(z):
 
 
 def _backprop_relu(da, z, a, out):
-    np.multiply(da, z > 0, out=out)
+    np.multiply(da, a > 0, out=out)  # a > 0 ⇔ z > 0
     return out
 
 
@@ -201,6 +203,7 @@ def _backprop_silu(da, z, a, out):
 class Activation:
     """An elementwise activation: value ``f``, derivative ``df``, and hot-path ``backprop``.
 
+    ``from_output``: ``backprop`` needs only ``a`` (see the module docstring).
     ``he_init`` selects He initialisation under ``init="auto"`` (the relu-like activations,
     which zero or nearly zero half of their inputs); ``gated`` marks SwiGLU, whose hidden layer
     the model builds as a gated layer (``f``/``df`` are then SiLU's).
@@ -212,12 +215,13 @@ class Activation:
     backprop: Callable[..., np.ndarray]
     he_init: bool = False
     gated: bool = False
+    from_output: bool = False
 
 
 IDENTITY = Activation("identity", identity, d_identity, _backprop_identity)
-SIGMOID = Activation("sigmoid", sigmoid, d_sigmoid, _backprop_sigmoid)
-TANH = Activation("tanh", tanh, d_tanh, _backprop_tanh)
-RELU = Activation("relu", relu, d_relu, _backprop_relu, he_init=True)
+SIGMOID = Activation("sigmoid", sigmoid, d_sigmoid, _backprop_sigmoid, from_output=True)
+TANH = Activation("tanh", tanh, d_tanh, _backprop_tanh, from_output=True)
+RELU = Activation("relu", relu, d_relu, _backprop_relu, he_init=True, from_output=True)
 GELU = Activation("gelu", gelu, d_gelu, _backprop_gelu, he_init=True)
 GELU_TANH = Activation("gelu_tanh", gelu_tanh, d_gelu_tanh, _backprop_gelu_tanh, he_init=True)
 SILU = Activation("silu", silu, d_silu, _backprop_silu, he_init=True)

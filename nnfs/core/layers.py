@@ -52,7 +52,7 @@ class Dense:
         shape = (batch, self.n_out)
         return SimpleNamespace(
             z=np.empty(shape, dtype),
-            a=None if self.linear else np.empty(shape, dtype),
+            a=None if self.linear or self.act.from_output else np.empty(shape, dtype),
             dz=np.empty(shape, dtype),  # for the output layer: the loss writes its dz here
             dx=np.empty((batch, self.n_in), dtype),
             ones=np.ones(batch, dtype),
@@ -63,7 +63,12 @@ class Dense:
         W, b = p
         z = np.matmul(x, W, out=_buf(bufs, "z"))  # (batch, n_out)
         z += b
-        a = z if self.linear else self.act.f(z, out=_buf(bufs, "a"))
+        if self.linear:
+            return z, (x, z, z)
+        if bufs is not None and self.act.from_output:
+            a = self.act.f(z, out=z)  # in place: backprop needs only a (z is not kept)
+            return a, (x, a, a)
+        a = self.act.f(z, out=_buf(bufs, "a"))
         return a, (x, z, a)
 
     def backward(self, da, cache, p, g, bufs, need_dx=True):
