@@ -177,6 +177,26 @@ def _check_layout(net, gdict, gflat) -> None:
             raise RuntimeError(f"gradient buffer layout differs from net.flat at {key!r}")
 
 
+def step_groups(n: int, batch_size: int | None, accumulation: int) -> list[list[tuple]]:
+    """The optimizer steps of one epoch over ``n`` samples: per step, its micro-batches as
+    ``(start, stop, weight)`` with ``weight = n_i / N`` (N = samples of the step).
+
+    >>> step_groups(10, 4, 2)
+    [[(0, 4, 0.5), (4, 8, 0.5)], [(8, 10, 1.0)]]
+    """
+    if batch_size is None:  # full batch, split into `accumulation` micro-batches
+        micro = n if accumulation == 1 else -(-n // accumulation)
+    else:
+        micro = min(batch_size, n)
+    bounds = [(a, min(a + micro, n)) for a in range(0, n, micro)]
+    groups = []
+    for g in range(0, len(bounds), accumulation):
+        chunk = bounds[g:g + accumulation]
+        total = sum(b - a for a, b in chunk)
+        groups.append([(a, b, (b - a) / total) for a, b in chunk])
+    return groups
+
+
 def _norms(x: np.ndarray, ranges) -> list[float]:
     out = []
     for layer in ranges:
@@ -341,17 +361,7 @@ def _fit(net, cfg, X_train, y_train, X_test, y_test, X_val, y_val, *, optimizer,
     train_eval = _Evaluator(master, X_train, y_train, master_dtype) if train_metrics else None
     val = _Evaluator(master, X_val, y_val, master_dtype) if X_val is not None else None
 
-    # batches: micro-batch bounds and per-step groups with their weights n_i / N
-    if batch_size is None:
-        micro = n if accumulation == 1 else -(-n // accumulation)
-    else:
-        micro = min(batch_size, n)
-    bounds = [(a, min(a + micro, n)) for a in range(0, n, micro)]
-    groups = []
-    for g in range(0, len(bounds), accumulation):
-        chunk = bounds[g:g + accumulation]
-        total = sum(b - a for a, b in chunk)
-        groups.append([(a, b, (b - a) / total) for a, b in chunk])
+    groups = step_groups(n, batch_size, accumulation)
     n_groups = len(groups)
     shuffle = batch_size is not None
     Xe, ye = (np.empty_like(X), np.empty_like(y)) if shuffle else (X, y)

@@ -11,7 +11,7 @@ from sklearn.datasets import make_moons
 from nnfs.core import optimizers, schedules
 from nnfs.core.model import MLP
 from nnfs.core.precision import LossScaler
-from nnfs.train import History, fit
+from nnfs.train import History, fit, step_groups
 
 
 # ------------------------------------------------------------------ data
@@ -78,6 +78,14 @@ def test_accumulation_equals_a_k_times_larger_batch(n):
     assert a.n_steps == b.n_steps == 3 * math.ceil(n / 200)
     np.testing.assert_allclose(a.net.flat, b.net.flat, rtol=0, atol=1e-12)
     assert np.abs(a.net.flat - binary_net().flat).max() > 1e-2  # it did train
+
+
+def test_step_groups_weight_micro_batches_by_size():
+    assert step_groups(10, 4, 2) == [[(0, 4, 0.5), (4, 8, 0.5)], [(8, 10, 1.0)]]
+    assert step_groups(10, None, 1) == [[(0, 10, 1.0)]]
+    assert step_groups(10, None, 3) == [[(0, 4, 0.4), (4, 8, 0.4), (8, 10, 0.2)]]
+    assert step_groups(5, 1, 1) == [[(i, i + 1, 1.0)] for i in range(5)]
+    assert step_groups(5, 99, 1) == [[(0, 5, 1.0)]]
 
 
 def test_accumulated_gradient_is_the_big_batch_gradient():
