@@ -388,6 +388,12 @@ def test_unknown_experiment_or_sweep_fails_with_one_line(hand, tmp_path, capsys)
     err = _cli(["--tracking-uri", f"sqlite:///{tmp_path / 'missing.db'}"], tmp_path, capsys)
     assert "missing.db" in err
     assert not (tmp_path / "missing.db").exists()
+    # nothing listens on port 9: fails at once, in one line, without the password of the URI;
+    # the CLI's environment defaults (few HTTP retries) do not outlive the call
+    before = dict(os.environ)
+    err = _cli(["--tracking-uri", "http://user:secret@127.0.0.1:9"], tmp_path, capsys)
+    assert "cannot read the store" in err and "secret" not in err
+    assert dict(os.environ) == before
 
 
 def test_eta_squared_one_way_decomposition():
@@ -412,8 +418,8 @@ def test_eta_squared_one_way_decomposition():
 def test_bench_report_times_a_synthetic_store(tmp_path):
     from nnfs.report import bench_report
 
-    out = bench_report(n_runs=24, store_dir=tmp_path / "syn")
-    assert out["n_runs"] == 24 and out["synthetic"] is True
+    out = bench_report(n_runs=12, store_dir=tmp_path / "syn")
+    assert out["n_runs"] == 12 and out["synthetic"] is True
     assert 0 < out["report_s"] < 60 and out["n_figures"] >= 6
-    again = bench_report(n_runs=24, store_dir=tmp_path / "syn")  # the store is reused
-    assert again["store_build_s"] == 0.0 and again["n_runs"] == 24
+    again = bench_report(n_runs=12, store_dir=tmp_path / "syn")  # the store is reused
+    assert again["store_build_s"] == 0.0 and again["n_runs"] == 12

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -28,15 +29,31 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+# artifact downloads would print one progress bar per decision boundary, and MLflow retries an
+# unreachable server for minutes by default: a report should fail fast. The user's own settings win.
+_ENV_DEFAULTS = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+                 "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+
+
+@contextlib.contextmanager
+def _env_defaults():
+    added = [k for k in _ENV_DEFAULTS if k not in os.environ]
+    os.environ.update({k: _ENV_DEFAULTS[k] for k in added})
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    # artifact downloads would print one progress bar per decision boundary
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from nnfs.report import make_report
 
     try:
-        result = make_report(args.tracking_uri, args.experiment, args.sweep, args.out,
-                             log_artifact=not args.no_log_artifact)
+        with _env_defaults():
+            result = make_report(args.tracking_uri, args.experiment, args.sweep, args.out,
+                                 log_artifact=not args.no_log_artifact)
     except ReportError as exc:
         print(f"nnfs-report: error: {exc}", file=sys.stderr)
         return 2

@@ -128,6 +128,7 @@ def heatmap(runs: pd.DataFrame, axes: dict[str, list], rows: str, cols: str) -> 
         sns.heatmap(table, annot=True, fmt=".2f", cmap="viridis" if higher else "viridis_r",
                     ax=ax, cbar=False, annot_kws={"fontsize": 8})
         ax.set_title(f"{ds} ({metric.removeprefix('final/')})", fontsize=10)
+        ax.tick_params(axis="y", rotation=0)
         flat = table.stack().dropna()
         if len(flat):
             (r, c), v = (flat.idxmax(), flat.max()) if higher else (flat.idxmin(), flat.min())
@@ -167,15 +168,16 @@ def learning_curves(runs: pd.DataFrame, hist: pd.DataFrame, axes: dict[str, list
         ax.set_xlabel("epoch")
         ax.set_title(str(ds), fontsize=10)
         ax.legend(fontsize=7)
-    label = " × ".join(group) if group else "all runs (optimizer and schedule fixed)"
-    fig.suptitle(f"Learning curves by {label}: median, band 25-75 %")
+    title = ("Learning curves by " + " × ".join(group) if group
+             else "Learning curves (optimizer and schedule fixed)")
+    fig.suptitle(f"{title}: median, band 25-75 %")
     fig.tight_layout()
     parts = {}
-    for ds, name, v, _key in finals:
-        parts.setdefault(ds, []).append(f"{name} {v:.3f}")
-    reading = "Median final " + finals[0][3] + " — " + "; ".join(
-        f"{ds}: " + ", ".join(v) for ds, v in parts.items()) + "."
-    return Figure("learning_curves", f"Learning curves by {label}", reading, _png(fig))
+    for ds, name, v, key in finals:
+        parts.setdefault((ds, key), []).append(f"{name} {v:.3f}" if group else f"{v:.3f}")
+    reading = "Median final value — " + "; ".join(
+        f"{ds} {key}: " + ", ".join(v) for (ds, key), v in parts.items()) + "."
+    return Figure("learning_curves", title, reading, _png(fig))
 
 
 def gradients(runs: pd.DataFrame, hist: pd.DataFrame, axes: dict[str, list]) -> Figure | None:

@@ -19,7 +19,20 @@ import pandas as pd
 
 PARENT_TAG = "mlflow.parentRunId"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_EXPERIMENT = "nnfs"
+
+
+def _default_experiment() -> str:
+    """`tracking.experiment` of the Hydra config (conf/tracking/sqlite.yaml), else 'nnfs'."""
+    try:
+        import yaml
+
+        conf = yaml.safe_load((PROJECT_ROOT / "conf" / "tracking" / "sqlite.yaml").read_text())
+        return str(conf.get("experiment") or "nnfs")
+    except Exception:  # no conf folder (installed wheel) or an unreadable file
+        return "nnfs"
+
+
+DEFAULT_EXPERIMENT = _default_experiment()
 CLAIMS_ARTIFACT = "claims.json"
 
 # Canonical axis -> the param names that may hold it: the name typed on the command line first,
@@ -65,12 +78,22 @@ def default_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
 
 
+def redact(uri: str) -> str:
+    """The URI without `user:password@` (a report is shared; a secret must not be in it)."""
+    return re.sub(r"//[^/@]*@", "//", uri)
+
+
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc).strip().splitlines()
+    return redact(text[0] if text else type(exc).__name__)[:limit]
+
+
 def _check_store(uri: str) -> None:
     """Refuse a SQLite path that does not exist: MLflow would silently create an empty store."""
     if uri.startswith("sqlite:///"):
         path = Path(uri[len("sqlite:///"):])
         if not path.exists():
-            raise ReportError(f"tracking uri {uri!r}: no MLflow store at {path}")
+            raise ReportError(f"--tracking-uri {uri!r}: no MLflow store at {path}")
 
 
 def _client(uri: str):
@@ -234,10 +257,14 @@ def load_sweep(tracking_uri: str | None = None, experiment: str = DEFAULT_EXPERI
     uri = tracking_uri or default_tracking_uri()
     _check_store(uri)
     client = _client(uri)
-    exp = client.get_experiment_by_name(experiment)
+    try:
+        exp = client.get_experiment_by_name(experiment)
+        known = [] if exp else sorted(e.name for e in client.search_experiments())
+    except Exception as exc:  # unreachable server, foreign database: one line, no traceback
+        raise ReportError(f"--tracking-uri {redact(uri)!r}: cannot read the store "
+                          f"({_first_line(exc)})") from exc
     if exp is None:
-        known = sorted(e.name for e in client.search_experiments())
-        raise ReportError(f"--experiment {experiment!r}: not found at {uri} "
+        raise ReportError(f"--experiment {experiment!r}: not found at {redact(uri)} "
                           f"(known: {', '.join(known) or 'none'})")
     parent = find_parent(client, exp.experiment_id, sweep)
     pid = parent.info.run_id
@@ -301,8 +328,9 @@ def load_histories(tracking_uri: str, run_ids: list[str], keys: list[str] = (),
                    prefixes: list[str] = ()) -> pd.DataFrame:
     """Metric histories as rows (run_id, key, step, value) for the given keys and key prefixes.
 
-    On a database store the rows come from one SQL query per 500 runs (measured: ~50x faster
-    than one `get_metric_history` call per run and key on 1,000 runs); otherwise per-run calls.
+    On a database store the rows come from one SQL query per 500 runs (measured on 496 runs,
+    105k points: 0.38 s, against ~7 s for `get_metric_history` per run and key); on other
+    stores (an MLflow server) one call per run and key.
     """
     cols = ["run_id", "key", "step", "value"]
     if not run_ids or not (keys or prefixes):

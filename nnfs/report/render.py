@@ -13,6 +13,9 @@ import pandas as pd
 from nnfs.report import templates
 from nnfs.report.sections import Section
 
+OWN_FIGURES = ("outcomes", "leaderboard", "heatmap_", "learning_curves", "gradients",
+               "decision_boundaries", "speed", "sensitivity")
+
 
 def cell(value) -> str:
     """Table cell text: floats to 4 significant digits, missing values empty."""
@@ -72,6 +75,10 @@ def write(out: Path, title: str, sections: list[Section], runs: pd.DataFrame,
     md = render_markdown(title, sections, generated)
     out.mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(exist_ok=True)
+    names = {f"{f.name}.png" for s in sections for f in s.figures}
+    for old in (out / "figures").glob("*.png"):  # a figure an earlier report had, this one not
+        if old.name not in names and old.stem.startswith(OWN_FIGURES):
+            old.unlink()
     for s in sections:
         for f in s.figures:
             (out / "figures" / f"{f.name}.png").write_bytes(f.png)

@@ -50,7 +50,8 @@ def overview(sweep: load.SweepData, runs: pd.DataFrame) -> Section:
     p = sweep.parent
     n_out = ", ".join(f"{v} {k}" for k, v in sorted(ov["outcome"].items())) or "no runs yet"
     text = [f"Sweep {p['run_name']} (parent run {p['run_id']}) of experiment "
-            f"{sweep.experiment} at {sweep.tracking_uri}; parent status {p['status']}.",
+            f"{sweep.experiment} at {load.redact(sweep.tracking_uri)}; "
+            f"parent status {p['status']}.",
             f"{len(runs)} child runs: {n_out}. Wall time {_duration(ov['wall_s'])}, "
             f"compute time (sum over runs) {_duration(ov['compute_s'])}."]
     if ov["running"]:
