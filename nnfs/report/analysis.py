@@ -44,6 +44,8 @@ def annotate(runs: pd.DataFrame, axes: dict[str, list]) -> pd.DataFrame:
             out.at[i, "config"] = "LogisticRegression"
         elif mate is not None:
             out.at[i, "config"] = mate["config"]
+        elif all(pd.notna(row.get(c)) for c in cols):  # unpaired: its own axis params
+            out.at[i, "config"] = _label(row, cols)
     return out
 
 

@@ -106,7 +106,8 @@ def make_synthetic_store(root: str | Path, n_runs: int = 1000, *, epochs: int = 
             "optimizer": list(_OPTIMIZERS), "loss": list(_LOSSES),
             "activation": list(_ACTIVATIONS)}
     parent = client.create_run(eid, run_name="synthetic-sweep",
-                               tags={SYNTHETIC_TAG: "true", "grid": json.dumps(grid),
+                               tags={SYNTHETIC_TAG: "true", "kind": "sweep",
+                                     "grid": json.dumps(grid),
                                      "sweep_dir": str(root / "multirun")})
     pid = parent.info.run_id
     jobs = (dict(zip(grid, combo, strict=True), seed=s)
