@@ -93,9 +93,15 @@ class Adam:
             g = grads[key]
             st = self.state.get(key)
             if st is None:
-                st = self.state[key] = {"step": 0, "m": np.zeros_like(p), "v": np.zeros_like(p)}
-                self._scratch[key] = (np.empty_like(p), np.empty_like(p))
+                # float16 parameters keep their moments in float32: eps (1e-8) and g² of small
+                # gradients underflow to 0 in float16, and m / (√v + eps) would divide by zero
+                dt = np.promote_types(p.dtype, np.float32)
+                st = self.state[key] = {"step": 0, "m": np.zeros(p.shape, dt),
+                                        "v": np.zeros(p.shape, dt)}
+                self._scratch[key] = (np.empty(p.shape, dt), np.empty(p.shape, dt))
             tmp, den = self._scratch[key]
+            if g.dtype != tmp.dtype:
+                g = g.astype(tmp.dtype)  # float16 gradients: g² in float32
             if wd and self.decoupled:
                 p *= 1.0 - lr * wd  # AdamW: decay the weights directly, outside the moments
             elif wd:

@@ -143,3 +143,13 @@ def test_bad_step_arguments_and_unknown_name():
         opt.step({"w": np.zeros(2)}, {"v": np.zeros(2)}, 0.1)
     with pytest.raises(ValueError, match="optimizer='rmsprop'.*sgd, adam, adamw"):
         optimizers.get("rmsprop")
+
+
+def test_adam_on_float16_parameters_stays_finite():
+    p = {"w": np.array([1.0, -1.0, 0.5], dtype=np.float16)}
+    opt = optimizers.get("adam")()
+    for _ in range(3):
+        opt.step(p, {"w": np.array([1e-4, 0.0, -2.0], dtype=np.float16)}, 1e-2)
+    assert p["w"].dtype == np.float16 and np.all(np.isfinite(p["w"]))
+    assert opt.state["w"]["v"].dtype == np.float32
+    np.testing.assert_allclose(p["w"], [0.97, -1.0, 0.53], atol=2e-3)  # ~lr·sign(g) per step
