@@ -303,6 +303,15 @@ class MLP:
         net.flat[...] = self.flat  # same layout, so one cast copy of the buffer
         return net
 
+    def __getstate__(self) -> dict:
+        # pickle/deepcopy: the architecture and the one buffer; the views are rebuilt on load
+        # (pickled separately they would stop being views), the workspaces are not kept
+        return {"config": self.config(), "flat": self.flat}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state["config"])
+        self.flat[...] = state["flat"]
+
     def copy(self) -> MLP:
         """An independent copy (same dtype)."""
         return self.astype(self.dtype)

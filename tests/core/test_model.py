@@ -253,3 +253,16 @@ def test_auto_init_keeps_deep_swiglu_finite():
     assert net.forward(X).std() < 10
     he = MLP(2, [64] * 4, 1, activation="swiglu", rng=np.random.default_rng(0), init="he")
     assert he.forward(X).std() > 1e3
+
+
+def test_pickle_and_deepcopy_keep_params_as_views():
+    import copy
+    import pickle
+
+    net = MLP(2, [4], 3, activation="gelu", task="multiclass", rng=np.random.default_rng(0))
+    net.loss_and_grads(np.ones((5, 2)), np.array([0, 1, 2, 0, 1]))  # creates a workspace
+    for clone in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
+        np.testing.assert_array_equal(clone.flat, net.flat)
+        assert all(np.shares_memory(v, clone.flat) for v in clone.params.values())
+        assert not np.shares_memory(clone.flat, net.flat)
+        assert clone.config() == net.config()
