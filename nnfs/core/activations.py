@@ -236,10 +236,8 @@ ACTIVATIONS: dict[str, Activation] = {
 NAMES = tuple(ACTIVATIONS)
 
 
-def get(name: str | Activation) -> Activation:
-    """The activation registered under ``name`` (an :class:`Activation` passes through)."""
-    if isinstance(name, Activation):
-        return name
+def get(name: str) -> Activation:
+    """The activation registered under ``name``."""
     try:
         return ACTIVATIONS[name]
     except (KeyError, TypeError):

@@ -75,9 +75,10 @@ class MLP:
             raise ValueError(f"n_out={n_out} but task 'binary' has one logit: n_out=1")
         if task == "multiclass" and self.n_out < 2:
             raise ValueError(f"n_out={n_out} but task 'multiclass' needs n_out >= 2")
-        l2 = float(l2)
-        if not np.isfinite(l2) or l2 < 0:
+        ok = isinstance(l2, int | float | np.integer | np.floating) and not isinstance(l2, bool)
+        if not ok or not np.isfinite(l2) or l2 < 0:
             raise ValueError(f"l2={l2!r} must be a finite number >= 0")
+        l2 = float(l2)
         initialisation.check(init)
         self.task, self.loss_name, self.l2, self.init = task, loss, l2, init
         self.dtype = _dtype(dtype)

@@ -224,6 +224,7 @@ def test_never_mutates_inputs():
     ({"init": "lecun"}, "init='lecun'.*auto, glorot, he"),
     ({"dtype": "int32"}, "dtype='int32'.*float16, float32, float64"),
     ({"l2": -1.0}, "l2=-1.0"),
+    ({"l2": "big"}, "l2=.big."),
     ({"n_out": 2}, "n_out=2.*binary"),
     ({"hidden": [4, 0]}, "hidden width=0"),
     ({"hidden": 4}, "hidden=4"),
