@@ -27,5 +27,5 @@ lint: setup ## ruff check
 gradcheck: setup ## check every backward pass against central differences
 	$(BIN)/nnfs-gradcheck
 
-bench: setup ## speed vs scikit-learn, one process (~2 min; QUICK=1: < 1 min); writes bench.json
+bench: setup ## speed vs scikit-learn, one process (2-3 min; QUICK=1: < 1 min); writes bench.json
 	$(BIN)/nnfs-bench $(if $(QUICK),--quick) --json bench.json
