@@ -97,6 +97,9 @@ def check_report(result, uri: str) -> tuple[_Doc, pd.DataFrame]:
     Markdown referencing the same figures as files, and the runs of the sweep, exactly, in the
     HTML, the Markdown and the CSV."""
     doc = parse_html(result.html)
+    html = result.html.read_text(encoding="utf-8")
+    # opens offline: nothing fetched from elsewhere (no scripts, stylesheets or remote images)
+    assert not re.search(r"<script|<link|src=\"(?!data:)", html)
     data_uris = [s for s in doc.images if s.startswith("data:image/png;base64,")]
     assert len(doc.images) == len(data_uris) == result.n_figures > 0
     for src in data_uris:

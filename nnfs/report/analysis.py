@@ -24,6 +24,17 @@ def _label(row: pd.Series, cols: list[str]) -> str:
     return ", ".join(f"{c}={row[c]}" for c in cols) if cols else "single config"
 
 
+def labels(frame: pd.DataFrame, cols: list[str], sep: str = ", ", named: bool = True) -> pd.Series:
+    """Vectorised `_label` ("activation=relu, loss=mse") of every row; object dtype."""
+    if not cols:
+        return pd.Series("single config", index=frame.index, dtype=object)
+    parts = [(f"{c}=" if named else "") + frame[c].astype(object).map(str) for c in cols]
+    out = parts[0]
+    for p in parts[1:]:
+        out = out + sep + p
+    return out.astype(object)
+
+
 def annotate(runs: pd.DataFrame, axes: dict[str, list]) -> pd.DataFrame:
     """A copy with a `config` label per run. sklearn runs take the configuration (and the dataset
     and seed when they lack them) of the nnfs run they are paired with; LogisticRegression runs are
@@ -32,7 +43,7 @@ def annotate(runs: pd.DataFrame, axes: dict[str, list]) -> pd.DataFrame:
     cols = config_axes(axes)
     out["config"] = None
     is_nnfs = out["impl"] == "nnfs"
-    out.loc[is_nnfs, "config"] = out[is_nnfs].apply(_label, axis=1, cols=cols)
+    out.loc[is_nnfs, "config"] = labels(out[is_nnfs], cols)
     nnfs_by_id = out[is_nnfs].set_index("run_id")
     for i, row in out[~is_nnfs].iterrows():
         paired = _RUN_ID.findall(str(row["paired_with"] or ""))

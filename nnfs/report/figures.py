@@ -145,12 +145,13 @@ def learning_curves(runs: pd.DataFrame, hist: pd.DataFrame, axes: dict[str, list
     if hist.empty:
         return None
     group = [a for a in ("optimizer", "schedule") if a in axes and len(axes[a]) > 1]
-    nnfs = runs[(runs["impl"] == "nnfs") & (runs["outcome"] == "finished")]
-    cols = ["run_id", "dataset"] + group if "dataset" in nnfs else ["run_id"] + group
+    nnfs = runs[(runs["impl"] == "nnfs") & (runs["outcome"] == "finished")].copy()
+    # the label per run, not per history point (100k rows on 1,000 runs)
+    nnfs["group"] = analysis.labels(nnfs, group, sep=" / ", named=False) if group else "all runs"
+    cols = ["run_id", "dataset", "group"] if "dataset" in nnfs else ["run_id", "group"]
     data = hist.merge(nnfs[cols], on="run_id")
     if data.empty:
         return None
-    data["group"] = (data[group].astype(str).agg(" / ".join, axis=1) if group else "all runs")
     sets = analysis.datasets(nnfs)
     fig, axs = _grid(len(sets), 4.2, 3.2)
     finals = []
