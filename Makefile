@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint gradcheck bench
+.PHONY: help setup test lint gradcheck bench demo studies
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,3 +29,12 @@ gradcheck: setup ## check every backward pass against central differences
 
 bench: setup ## speed vs scikit-learn, one process (2-3 min; QUICK=1: < 1 min); writes bench.json
 	$(BIN)/nnfs-bench $(if $(QUICK),--quick) --json bench.json
+
+demo: setup ## the tour: separability, activations x loss, baselines -> mlflow.db + report (< 5 min)
+	$(BIN)/python -m nnfs.study_cli tour --jobs 2
+	@echo ""
+	@echo "Browse the runs:  $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1"
+	@echo "                  then open http://127.0.0.1:5000 (experiment 'tour')"
+
+studies: setup ## run every study (nnfs-study all): verdicts, reports, reports/studies.md
+	$(BIN)/python -m nnfs.study_cli all --jobs 2
