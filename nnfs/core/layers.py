@@ -56,7 +56,6 @@ class Dense:
         # 200x64x64 and 200x3x64); copying Wᵀ first costs 1-2 µs.  With one output the product
         # is an outer product, where broadcasting beats matmul's K = 1 path several times.
         self._outer_dx = n_out == 1
-        self._copy_WT = not self._outer_dx
 
     def shapes(self) -> list[tuple[str, tuple[int, ...]]]:
         return [("W", (self.n_in, self.n_out)), ("b", (self.n_out,))]
@@ -67,18 +66,17 @@ class Dense:
     def buffers(self, batch: int, dtype) -> SimpleNamespace:
         shape = (batch, self.n_out)
         return SimpleNamespace(
+            mm=matmul if np.dtype(dtype) == np.float16 else np.matmul,
             z=np.empty(shape, dtype),
             a=None if self.linear or self.act.from_output else np.empty(shape, dtype),
             dz=np.empty(shape, dtype),  # for the output layer: the loss writes its dz here
             dx=np.empty((batch, self.n_in), dtype),
             ones=np.ones(batch, dtype),
-            WT=np.empty((self.n_out, self.n_in), dtype) if self._copy_WT else None,
+            WT=None if self._outer_dx else np.empty((self.n_out, self.n_in), dtype),
         )
 
-    def forward(self, x, p, bufs=None):
-        W, b = p
-        z = matmul(x, W, out=_buf(bufs, "z"))  # (batch, n_out)
-        z += b
+    def _activate(self, x, z, bufs):
+        # a = f(z) and the cache (x, z, a)
         if self.linear:
             return z, (x, z, z)
         if bufs is not None and self.act.from_output:
@@ -87,19 +85,83 @@ class Dense:
         a = self.act.f(z, out=_buf(bufs, "a"))
         return a, (x, z, a)
 
-    def backward(self, da, cache, p, g, bufs, need_dx=True):
-        x, z, a = cache
-        W, _ = p
-        dW, db = g
-        dz = da if self.linear else self.act.backprop(da, z, a, bufs.dz)  # dz = da ⊙ f'(z)
-        matmul(x.T, dz, out=dW)  # dW = xᵀ dz   (n_in, n_out)
-        matmul(bufs.ones, dz, out=db)  # db = Σ_batch dz = 1ᵀ dz
-        if not need_dx:
-            return None
+    def forward(self, x, p, bufs=None):
+        W, b = p[0], p[1]
+        z = matmul(x, W) if bufs is None else bufs.mm(x, W, out=bufs.z)  # (batch, n_out)
+        z += b
+        return self._activate(x, z, bufs)
+
+    def _dz(self, da, z, a, bufs):
+        return da if self.linear else self.act.backprop(da, z, a, bufs.dz)  # dz = da ⊙ f'(z)
+
+    def _dx(self, dz, W, bufs):
         if self._outer_dx:
             return np.multiply(dz, W.T, out=bufs.dx)  # dx = dz Wᵀ, (batch, 1) x (1, n_in)
         np.copyto(bufs.WT, W.T)
-        return matmul(dz, bufs.WT, out=bufs.dx)  # dx = dz Wᵀ   (batch, n_in)
+        return bufs.mm(dz, bufs.WT, out=bufs.dx)  # dx = dz Wᵀ   (batch, n_in)
+
+    def backward(self, da, cache, p, g, bufs, need_dx=True):
+        x, z, a = cache
+        dz = self._dz(da, z, a, bufs)
+        bufs.mm(x.T, dz, out=g[0])  # dW = xᵀ dz   (n_in, n_out)
+        bufs.mm(bufs.ones, dz, out=g[1])  # db = Σ_batch dz = 1ᵀ dz
+        return self._dx(dz, p[0], bufs) if need_dx else None
+
+
+class FoldedDense(Dense):
+    """The first dense layer, with its bias riding in the GEMM on the fit loop's hot path.
+
+    [x, 1] @ [W; b] = x W + b.  "W" and "b" are adjacent in the model's flat buffer, so [W; b] is
+    one (n_in + 1, n_out) view ``Wb``, and [dW; db] one view of a gradient buffer from
+    ``new_grads()``: a single GEMM replaces GEMM + broadcast bias add in the forward pass and
+    GEMM + 1ᵀdz in the backward pass.  Only the first layer, whose input the fit loop hands in
+    and which is copied into the augmented buffer ``[x, 1]`` anyway, does it; hidden activations
+    would have to be written into strided (batch, n + 1) buffers, which measured slower.
+
+    p = (W, b, Wb); g = (dW, db, dWb) with dWb None when dW and db are not adjacent (the
+    gradient then goes through a buffer and is copied).  Without a workspace it is a Dense.
+    """
+
+    def buffers(self, batch: int, dtype) -> SimpleNamespace:
+        bufs = super().buffers(batch, dtype)
+        bufs.xa = np.ones((batch, self.n_in + 1), dtype)  # [x, 1]; the ones column stays
+        bufs.dWb = np.empty((self.n_in + 1, self.n_out), dtype)
+        return bufs
+
+    def forward(self, x, p, bufs=None):
+        if bufs is None:
+            return super().forward(x, p)
+        xa = bufs.xa
+        np.copyto(xa[:, :-1], x)
+        z = bufs.mm(xa, p[2], out=bufs.z)  # z = [x, 1] [W; b] = x W + b   (batch, n_out)
+        return self._activate(xa, z, bufs)
+
+    def backward(self, da, cache, p, g, bufs, need_dx=True):
+        xa, z, a = cache
+        dz = self._dz(da, z, a, bufs)
+        dWb = g[2] if g[2] is not None else bufs.dWb
+        bufs.mm(xa.T, dz, out=dWb)  # [dW; db] = [x, 1]ᵀ dz   (n_in + 1, n_out)
+        if g[2] is None:
+            np.copyto(g[0], dWb[:-1])
+            np.copyto(g[1], dWb[-1])
+        return self._dx(dz, p[0], bufs) if need_dx else None
+
+
+def stacked_view(W: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """[W; b] as one (rows + 1, cols) view when ``b`` directly follows ``W`` in one buffer."""
+    base = W.base
+    if base is None or b.base is not base or base.ndim != 1 or not base.flags.c_contiguous \
+            or W.dtype != b.dtype or not W.flags.c_contiguous or b.shape != W.shape[1:]:
+        return None
+    start = W.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    if start % W.itemsize:
+        return None
+    start //= W.itemsize
+    view = base[start:start + W.size + b.size].reshape(W.shape[0] + 1, W.shape[1])
+    same = view.shape[0] > 0 and \
+        view[:-1].__array_interface__["data"][0] == W.__array_interface__["data"][0] and \
+        view[-1].__array_interface__["data"][0] == b.__array_interface__["data"][0]
+    return view if same else None
 
 
 class SwiGLU:
@@ -126,7 +188,8 @@ class SwiGLU:
                                   for k in ("zg", "zu", "sg", "a", "dzg", "dzu")},
                                dx=np.empty((batch, self.n_in), dtype),
                                dx_up=np.empty((batch, self.n_in), dtype),
-                               ones=np.ones(batch, dtype))
+                               ones=np.ones(batch, dtype),
+                               mm=matmul if np.dtype(dtype) == np.float16 else np.matmul)
 
     def forward(self, x, p, bufs=None):
         Wg, bg, Wu, bu = p
@@ -145,12 +208,13 @@ class SwiGLU:
         dzu = np.multiply(da, sg, out=bufs.dzu)  # ∂a/∂zu = silu(zg)
         dzg = np.multiply(da, zu, out=bufs.dzg)  # ∂a/∂silu = zu ...
         dzg *= SILU.df(zg)  # ... times silu'(zg)
-        matmul(x.T, dzg, out=dWg)  # dW_gate = xᵀ dzg
-        matmul(bufs.ones, dzg, out=dbg)
-        matmul(x.T, dzu, out=dWu)  # dW_up = xᵀ dzu
-        matmul(bufs.ones, dzu, out=dbu)
+        mm = bufs.mm
+        mm(x.T, dzg, out=dWg)  # dW_gate = xᵀ dzg
+        mm(bufs.ones, dzg, out=dbg)
+        mm(x.T, dzu, out=dWu)  # dW_up = xᵀ dzu
+        mm(bufs.ones, dzu, out=dbu)
         if not need_dx:
             return None
-        dx = matmul(dzg, Wg.T, out=bufs.dx)  # dx = dzg W_gateᵀ + dzu W_upᵀ
-        dx += matmul(dzu, Wu.T, out=bufs.dx_up)
+        dx = mm(dzg, Wg.T, out=bufs.dx)  # dx = dzg W_gateᵀ + dzu W_upᵀ
+        dx += mm(dzu, Wu.T, out=bufs.dx_up)
         return dx

@@ -22,7 +22,7 @@ import numpy as np
 
 from nnfs.core import activations, losses
 from nnfs.core import init as initialisation
-from nnfs.core.layers import Dense, SwiGLU
+from nnfs.core.layers import Dense, FoldedDense, SwiGLU, stacked_view
 
 DTYPES = ("float16", "float32", "float64")
 _MAX_WORKSPACES = 4  # batch sizes kept: the full batch, the last partial batch, a few more
@@ -91,6 +91,10 @@ class MLP:
             for i in range(len(self.hidden))
         ]
         self.layers.append(Dense(widths[-2], widths[-1], None))
+        if type(self.layers[0]) is Dense:  # its bias rides in the GEMM (see FoldedDense)
+            first = self.layers[0]
+            self.layers[0] = FoldedDense(first.n_in, first.n_out,
+                                         None if first.linear else first.act)
         self.n_layers = len(self.layers)
 
         # the layout: (key, offset, shape) in layer order, over one flat buffer
@@ -127,6 +131,9 @@ class MLP:
         # per layer, the tuple of its parameter views in the layer's key order
         self._layer_params = [tuple(self.params[f"{i}.{k}"] for k in layer.keys)
                               for i, layer in enumerate(self.layers)]
+        if isinstance(self.layers[0], FoldedDense):
+            W, b = self._layer_params[0]
+            self._layer_params[0] = (W, b, stacked_view(W, b))  # adjacent in self.flat
         self._layer_keys = [tuple(f"{i}.{k}" for k in layer.keys)
                             for i, layer in enumerate(self.layers)]
 
@@ -227,6 +234,8 @@ class MLP:
                 return cached[2]
         try:
             tuples = [tuple(out[k] for k in keys) for keys in self._layer_keys]
+            if isinstance(self.layers[0], FoldedDense):
+                tuples[0] = (*tuples[0], stacked_view(*tuples[0]))
         except KeyError as e:
             raise ValueError(f"out is missing the key {e.args[0]!r}; it needs the keys of "
                              "params (use new_grads())") from None

@@ -267,3 +267,18 @@ def test_pickle_and_deepcopy_keep_params_as_views():
         assert all(np.shares_memory(v, clone.flat) for v in clone.params.values())
         assert not np.shares_memory(clone.flat, net.flat)
         assert clone.config() == net.config()
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "identity", "swiglu"])
+def test_grads_into_separate_arrays_equal_grads_into_a_flat_buffer(activation):
+    # the first layer folds its bias into the GEMM when dW and db are adjacent (new_grads);
+    # with unrelated arrays it takes a buffer and copies: the numbers must not differ
+    rng = np.random.default_rng(0)
+    net = MLP(3, [5, 4], 2, activation=activation, task="regression", loss="mse", rng=rng)
+    X, y = rng.normal(size=(7, 3)), rng.normal(size=(7, 2))
+    _, flat_grads = net.new_grads()
+    separate = {k: np.full(v.shape, np.nan) for k, v in net.params.items()}
+    net.loss_and_grads(X, y, out=flat_grads)
+    net.loss_and_grads(X, y, out=separate)
+    for k in net.params:
+        np.testing.assert_array_equal(separate[k], flat_grads[k])
