@@ -221,14 +221,13 @@ class TrackedJob:
         net = history.net
         if cfg.tracking.log_figures and history.epochs:
             title = self.info.run_name
-            files["figures/learning_curves.png"] = plots.to_png(
-                plots.learning_curves(history.epochs, history.metrics, title=title))
-            files["figures/grad_norms.png"] = plots.to_png(
-                plots.grad_norms(history.epochs, history.metrics, title="gradient norm per "
-                                 "layer"))
+            files["figures/learning_curves.png"] = plots.to_png(plots.learning_curves(
+                history.epochs, history.metrics, title=title, reuse=True))
+            files["figures/grad_norms.png"] = plots.to_png(plots.grad_norms(
+                history.epochs, history.metrics, reuse=True))
             if data.is_2d and net is not None and _finite(net):
-                files["figures/decision_boundary.png"] = plots.to_png(plots.decision_boundary(
-                    net.predict_proba, data, predict=net.predict, title=title))
+                files["figures/decision_boundary.png"] = plots.decision_boundary_png(
+                    net.predict_proba, data, predict=net.predict)
         tracking.log_artifact_bytes(client, run_id, files)
         if cfg.tracking.log_dataset:
             tracking.log_dataset(client, run_id, data)
@@ -373,7 +372,7 @@ class SweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.t0 = time.perf_counter()
         overrides = list(config.hydra.overrides.task)
-        grid = sweep_grid(overrides)
+        grid = sweep_grid(overrides, config.hydra.sweeper.get("params"))
         n_jobs = _PREFLIGHT.get("n_jobs") or math.prod(len(v) for v in grid.values())
         env = {tracking.AXES_ENV: ",".join(k for k, v in grid.items() if len(v) > 1),
                "NNFS_N_JOBS": str(n_jobs), "NNFS_GIT_COMMIT": tracking.git_commit()}
@@ -424,10 +423,17 @@ def _quote(value: str) -> str:
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def sweep_grid(overrides: list[str]) -> dict[str, list[str]]:
-    """{key as typed: [values]} of the command line's task overrides (sweeps and singles)."""
+def sweeper_params(params) -> list[str]:
+    """``hydra.sweeper.params`` (a study's grid) as overrides, which the basic sweeper puts
+    before the command line's (a key typed on the command line replaces the study's)."""
+    return [f"{k}={v}" for k, v in (params or {}).items()]
+
+
+def sweep_grid(overrides: list[str], params=None) -> dict[str, list[str]]:
+    """{key as typed: [values]} of a sweep: the study's ``hydra.sweeper.params`` and the
+    command line's task overrides (sweeps and single values)."""
     grid = {}
-    for o in _parse(overrides):
+    for o in _parse(sweeper_params(params) + list(overrides)):
         if o.is_delete():
             continue
         key = o.key_or_group + (f"@{o.package}" if o.package else "")
@@ -490,10 +496,11 @@ def preflight(argv: list[str]) -> dict[str, Any] | None:
     on regression data: a sweep skips them, a single run fails). None when the command is not
     a plain run or sweep (``--help``, ``--cfg``, another config dir or sweeper).
     """
-    from hydra import initialize_config_dir
+    from hydra import compose, initialize_config_dir
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra._internal.utils import get_args_parser
     from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
 
     args = get_args_parser().parse_args(argv)
     if (args.help or args.hydra_help or args.cfg or args.info or args.shell_completion
@@ -506,9 +513,20 @@ def preflight(argv: list[str]) -> dict[str, Any] | None:
     if any(o.is_hydra_override() and o.key_or_group == "hydra/sweeper" for o in parsed):
         return None
     task_overrides = [o for o in parsed if not o.is_hydra_override()]
+    config_name = args.config_name or "config"
     if args.multirun:
+        # a study (+experiment=...) may hold its grid in hydra.sweeper.params: read it from
+        # the primary config, composed as Hydra will (the single-valued overrides only)
+        singles = [o.input_line for o in parsed if not o.is_sweep_override()]
+        with initialize_config_dir(config_dir=str(C.CONF_DIR), version_base="1.3"):
+            try:
+                primary = compose(config_name=config_name, overrides=singles,
+                                  return_hydra_config=True)
+            except (HydraException, OmegaConfBaseException) as exc:
+                _fail(one_line(exc))
+            params = sweeper_params(primary.hydra.sweeper.get("params"))
         try:
-            jobs = BasicSweeper.split_arguments(task_overrides, None)[0]
+            jobs = BasicSweeper.split_arguments(_parse(params) + task_overrides, None)[0]
         except HydraException:
             return None  # a sweep type the basic sweeper does not expand: Hydra will check it
     elif any(o.is_sweep_override() for o in task_overrides):
@@ -516,7 +534,6 @@ def preflight(argv: list[str]) -> dict[str, Any] | None:
     else:
         jobs = [[o.input_line for o in task_overrides]]
     skipped = []
-    config_name = args.config_name or "config"
     datasets: dict[str, Any] = {}
     with initialize_config_dir(config_dir=str(C.CONF_DIR), version_base="1.3"):
         for job, cfg in _compose_jobs(config_name, jobs):

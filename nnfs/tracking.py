@@ -42,6 +42,7 @@ AXES_ENV = "NNFS_SWEEP_AXES"  # the swept keys, comma-separated, as typed
 MAX_PARAM_VALUE = 6000  # MLflow's limit on a param value
 MAX_TAG_VALUE = 8000
 _KEY_BAD = re.compile(r"[^A-Za-z0-9_\-. /]")
+log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------- the store
@@ -90,7 +91,41 @@ def get_client(uri: str):
         db.parent.mkdir(parents=True, exist_ok=True)
     client = MlflowClient(tracking_uri=uri)
     client.search_experiments(max_results=1)  # opens the store: migrations happen here, now
+    if db is not None:
+        _sqlite_wal(client)
     return client
+
+
+def _sqlite_wal(client) -> None:
+    """WAL journal and synchronous=NORMAL on the store's SQLite connections.
+
+    In the default rollback journal every commit waits for several fsyncs (a run makes about
+    six commits: ~2/3 of its logging time here went to waiting on the disk). WAL lets readers
+    (the UI, the report) and one writer work at once, and with synchronous=NORMAL a commit
+    survives a crash of the process; only a power cut can lose the last commits. The journal
+    mode is stored in the database file, synchronous is set per connection.
+    """
+    from sqlalchemy import event
+
+    engine = getattr(getattr(client._tracking_client, "store", None), "engine", None)
+    if engine is None or getattr(engine, "_nnfs_wal", False):
+        return
+
+    def pragmas(dbapi_conn, _record) -> None:
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+        except Exception as exc:  # another process holds the file: stay in its mode
+            log.debug("SQLite pragmas not applied: %s", exc)
+        finally:
+            cur.close()
+
+    event.listen(engine, "connect", pragmas)
+    engine._nnfs_wal = True
+    engine.dispose()  # pooled connections were opened without the pragmas
+    with engine.connect():  # and the file switches to WAL now, before any worker opens it
+        pass
 
 
 def ensure_experiment(client, name: str, uri: str) -> str:
@@ -253,18 +288,63 @@ def history_metrics(epochs: Iterable[int], metrics: Mapping[str, Iterable[float]
     return out
 
 
-def log_history(client, run_id: str, history, *, start_ms: int | None = None) -> int:
-    """Every per-epoch metric of a ``History`` (step = epoch) and its finals, in one
-    ``log_batch`` (MLflow splits it into requests of 1,000). Returns the number of points."""
-    batch = history_metrics(history.epochs, history.metrics, start_ms=start_ms)
-    last = int(history.epochs[-1]) if history.epochs else 0
-    from mlflow.entities import Metric
+def log_history(client, run_id: str, history, *, start_ms: int | None = None,
+                tags: Mapping[str, Any] | None = None) -> int:
+    """Every per-epoch metric of a ``History`` (step = epoch), its finals and ``tags``, in one
+    batch. Returns the number of metric points.
 
+    On a SQL store (SQLite, PostgreSQL) the points before each key's last one go in as one
+    bulk INSERT into MLflow's ``metrics`` table, and the last points, finals and tags through
+    ``log_batch``, which also maintains ``latest_metrics``: the same rows as a plain
+    ``log_batch``, ~10x faster (MLflow's ORM path costs ~55 ms per 900 points here). Any
+    store where that does not apply, or any error in it, falls back to ``log_batch``.
+    """
+    from mlflow.entities import Metric, RunTag
+
+    points = history_metrics(history.epochs, history.metrics, start_ms=start_ms)
+    last = int(history.epochs[-1]) if history.epochs else 0
     ts = int(time.time() * 1000)
-    batch += [Metric(k, _metric_value(v), ts, last) for k, v in history.final.items()
+    finals = [Metric(k, _metric_value(v), ts, last) for k, v in history.final.items()
               if v is not None]
-    client.log_batch(run_id, metrics=batch)
-    return len(batch)
+    run_tags = [RunTag(k, _text(v, MAX_TAG_VALUE)) for k, v in (tags or {}).items()]
+    head, tail = _split_last(points)
+    if head and _bulk_insert_metrics(client, run_id, head):
+        client.log_batch(run_id, metrics=tail + finals, tags=run_tags)
+    else:
+        client.log_batch(run_id, metrics=points + finals, tags=run_tags)
+    return len(points) + len(finals)
+
+
+def _split_last(points: list) -> tuple[list, list]:
+    """(all but the last point of each key, the last point of each key)."""
+    last: dict[str, int] = {}
+    for i, m in enumerate(points):
+        if m.key not in last or m.step >= points[last[m.key]].step:
+            last[m.key] = i
+    keep = set(last.values())
+    return ([m for i, m in enumerate(points) if i not in keep],
+            [m for i, m in enumerate(points) if i in keep])
+
+
+def _bulk_insert_metrics(client, run_id: str, points: list) -> bool:
+    """One INSERT of metric rows into a SQL store; False (nothing written) when not possible."""
+    try:
+        from mlflow.store.tracking.dbmodels.models import SqlMetric
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        store = client._tracking_client.store
+        if not isinstance(store, SqlAlchemyStore):
+            return False
+        rows = []
+        for m in points:
+            is_nan, value = store.sanitize_metric_value(float(m.value))
+            rows.append({"key": m.key, "value": value, "timestamp": int(m.timestamp),
+                         "step": int(m.step), "is_nan": is_nan, "run_uuid": run_id})
+        with store.engine.begin() as conn:  # one transaction: all rows or none
+            conn.execute(SqlMetric.__table__.insert(), rows)
+        return True
+    except Exception:  # any surprise: the portable path writes everything
+        return False
 
 
 def log_artifact_bytes(client, run_id: str, files: Mapping[str, bytes | str]) -> None:

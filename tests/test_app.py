@@ -87,7 +87,7 @@ BAD = [
     ("dataset.noise=-0.1", "dataset.noise=-0.1", ">= 0"),
     ("train.precision=half", "train.precision=half", "mixed"),
     ("model.deep=3", "model.deep=3", "depth"),
-    ("+experiment=nope", "experiment=nope", "experiment/"),
+    ("+experiment=nope", "experiment=nope", "allowed:"),
     ("dataset=csv", "dataset.path=null", "CSV"),
 ]
 

@@ -72,6 +72,34 @@ def test_history_is_one_batch_with_one_point_per_epoch(client, store, trained):
     assert client.get_run(run_id).info.status == "FINISHED"
 
 
+def test_bulk_history_equals_plain_log_batch(client, store, trained):
+    """The fast path (bulk INSERT + log_batch of the last points) stores exactly what one
+    plain log_batch of every point stores: histories and latest values."""
+    _, history = trained
+    exp = tracking.ensure_experiment(client, "nnfs", store)
+    fast = tracking.start_child_run(client, exp, run_name="fast")
+    plain = tracking.start_child_run(client, exp, run_name="plain")
+    t0 = 1_700_000_000_000
+    tracking.log_history(client, fast, history, start_ms=t0)
+    points = tracking.history_metrics(history.epochs, history.metrics, start_ms=t0)
+    client.log_batch(plain, metrics=points)
+    for key in history.metrics:
+        a = [(m.step, m.timestamp, m.value) for m in client.get_metric_history(fast, key)]
+        b = [(m.step, m.timestamp, m.value) for m in client.get_metric_history(plain, key)]
+        assert sorted(a) == sorted(b), key
+    latest_fast = client.get_run(fast).data.metrics
+    latest_plain = client.get_run(plain).data.metrics
+    assert {k: latest_fast[k] for k in latest_plain} == latest_plain
+
+
+def test_sqlite_store_runs_in_wal_mode(store, client):
+    import sqlite3
+
+    path = tracking.sqlite_path(store)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
 def test_pyfunc_round_trip(client, store, trained):
     import mlflow.pyfunc
 
@@ -144,6 +172,18 @@ def test_figures_are_pngs(trained):
     assert plots.to_png(plots.grad_norms(history.epochs, history.metrics)).startswith(png)
     net = history.net
     assert plots.to_png(plots.decision_boundary(net.predict_proba, data)).startswith(png)
+    rgb, extent = plots.decision_boundary_rgb(net.predict_proba, data, resolution=50)
+    assert rgb.shape == (100, 100, 3) and rgb.dtype == np.uint8
+    assert extent[0] < data.raw_train[:, 0].min() and extent[3] > data.raw_train[:, 1].max()
+    # a confident class-1 net paints the plane blue, a class-0 net orange (Playground colours)
+    blue = plots.decision_boundary_rgb(lambda X: np.tile([0.0, 1.0], (len(X), 1)), data)[0]
+    orange = plots.decision_boundary_rgb(lambda X: np.tile([1.0, 0.0], (len(X), 1)), data)[0]
+    assert tuple(blue[0, 0]) == (8, 119, 189) and tuple(orange[0, 0]) == (245, 147, 34)
     spiral = load("spiral", n_samples=90, seed=0)
-    p = np.full((90 * 0 + 120 * 120, 3), 1 / 3)
-    assert plots.to_png(plots.decision_boundary(lambda X: p[: len(X)], spiral)).startswith(png)
+    assert plots.decision_boundary_png(lambda X: np.full((len(X), 3), 1 / 3),
+                                       spiral).startswith(png)
+    # a reused figure is the same object, redrawn with the new data
+    a = plots.learning_curves(history.epochs, history.metrics, reuse=True)
+    b = plots.learning_curves(history.epochs, {k: np.asarray(v) * 2 for k, v in
+                                               history.metrics.items()}, reuse=True)
+    assert a is b and plots.to_png(b).startswith(png)
