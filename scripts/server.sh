@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# An MLflow tracking server on PostgreSQL, on this machine only (127.0.0.1), for `tracking=server`.
+#
+#   scripts/server.sh start    # PostgreSQL + `mlflow server`; prints the tracking URI
+#   scripts/server.sh stop     # stops both by the PIDs recorded at start; checks the ports close
+#   scripts/server.sh status   # what runs, on which ports
+#
+# Everything lives in one folder (git-ignored): $NNFS_SERVER_DIR, default <project>/.server/
+#   postgres/data/      the PostgreSQL cluster (owned by the `postgres` user when run as root:
+#                       PostgreSQL refuses to run as root)
+#   postgres/server.log PostgreSQL's log;  mlflow.log  the MLflow server's log
+#   artifacts/          run artifacts (figures, models), served by the MLflow server
+#   pgpass              the database password (mode 600), read by libpq through PGPASSFILE so that
+#                       no secret appears on a command line or in the tracking URI
+#   postgres.pid, mlflow.pid, server.env   what `stop` needs: PIDs and ports
+# Settings (environment): NNFS_MLFLOW_PORT (5000), NNFS_PG_PORT (55432), NNFS_SERVER_DIR,
+# NNFS_MLFLOW (the mlflow executable; default .venv/bin/mlflow), PG_BIN (PostgreSQL's bin folder;
+# default the newest /usr/lib/postgresql/<version>/bin), NNFS_SERVER_TIMEOUT (s, default 120).
+set -euo pipefail
+set +m  # no job control: a background command stays in our process group (see start_mlflow)
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DIR="${NNFS_SERVER_DIR:-$ROOT/.server}"
+MLFLOW_PORT="${NNFS_MLFLOW_PORT:-5000}"
+PG_PORT="${NNFS_PG_PORT:-55432}"
+TIMEOUT="${NNFS_SERVER_TIMEOUT:-120}"
+HOST=127.0.0.1
+DB=mlflow
+DB_USER=nnfs
+PG_DIR="$DIR/postgres"
+PGDATA="$PG_DIR/data"
+
+die() { echo "server.sh: error: $*" >&2; exit 1; }
+say() { echo "server.sh: $*" >&2; }
+
+port_open() {  # is something listening on 127.0.0.1:$1 ?
+  ( { exec 3<>"/dev/tcp/$HOST/$1"; } 2>/dev/null )
+}
+
+# a zombie (exited, not yet reaped: PID 1 of some containers never reaps) counts as gone
+alive() { kill -0 "$1" 2>/dev/null && [[ "$(ps -o stat= -p "$1" 2>/dev/null)" != Z* ]]; }
+
+group_alive() {  # is any live process left in process group $1 ?
+  ps -eo pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
+}
+
+find_pg_bin() {
+  if [[ -n "${PG_BIN:-}" ]]; then
+    [[ -x "$PG_BIN/initdb" ]] || die "PG_BIN=$PG_BIN has no initdb; allowed: PostgreSQL's bin folder"
+    return
+  fi
+  local d
+  d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
+  if [[ -n "$d" && -x "$d/initdb" ]]; then PG_BIN="$d"; return; fi
+  if command -v initdb >/dev/null 2>&1; then PG_BIN="$(dirname "$(command -v initdb)")"; return; fi
+  die "PostgreSQL server not found (no initdb in /usr/lib/postgresql/*/bin nor on PATH); install it: apt-get install -y postgresql"
+}
+
+find_mlflow() {
+  MLFLOW="${NNFS_MLFLOW:-}"
+  if [[ -z "$MLFLOW" ]]; then
+    if [[ -x "$ROOT/.venv/bin/mlflow" ]]; then MLFLOW="$ROOT/.venv/bin/mlflow"
+    else MLFLOW="$(command -v mlflow || true)"; fi
+  fi
+  [[ -n "$MLFLOW" && -x "$MLFLOW" ]] || die "mlflow not found; run: make setup (or set NNFS_MLFLOW)"
+  local py
+  py="$(dirname "$MLFLOW")/python"
+  if [[ -x "$py" ]] && ! "$py" -c "import psycopg2" 2>/dev/null; then
+    die "psycopg2 (PostgreSQL driver) missing in $(dirname "$(dirname "$MLFLOW")"); run: $py -m pip install -e '$ROOT[distributed]'"
+  fi
+}
+
+check_port() {  # $1 name of the setting, $2 port
+  [[ "$2" =~ ^[0-9]+$ ]] && (( $2 > 0 && $2 < 65536 )) \
+    || die "$1=$2 is not valid; allowed: a TCP port number 1-65535"
+  if port_open "$2"; then
+    die "$1=$2 is taken (something listens on $HOST:$2); allowed: a free port, e.g. $1=$(( $2 + 1 ))"
+  fi
+}
+
+# PostgreSQL will not run as root: as root, run its tools as the `postgres` user
+as_pg() {
+  if [[ "$(id -u)" == 0 ]]; then
+    id postgres >/dev/null 2>&1 || die "running as root needs the 'postgres' user (apt-get install -y postgresql)"
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+psql_q() {  # psql as the database owner over TCP (password from $DIR/pgpass)
+  PGPASSFILE="$DIR/pgpass" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$HOST" -p "$PG_PORT" \
+    -U "$DB_USER" "$@"
+}
+
+init_postgres() {
+  [[ -f "$PGDATA/PG_VERSION" ]] && return
+  say "creating a PostgreSQL cluster in $PGDATA"
+  mkdir -p "$PG_DIR"
+  local pw pwfile
+  pw="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' | head -c 32)"
+  umask 077
+  printf '%s:*:*:%s:%s\n' "$HOST" "$DB_USER" "$pw" > "$DIR/pgpass"
+  pwfile="$PG_DIR/initdb.pw"
+  printf '%s\n' "$pw" > "$pwfile"
+  umask 022
+  if [[ "$(id -u)" == 0 ]]; then chown -R postgres: "$PG_DIR"; fi
+  # password (scram) over TCP, peer on the socket; the socket itself is switched off at start
+  as_pg "$PG_BIN/initdb" -D "$PGDATA" -U "$DB_USER" --pwfile="$pwfile" -A scram-sha-256 \
+    --auth-local=peer -E UTF8 --locale=C >"$PG_DIR/initdb.log" 2>&1 \
+    || { rm -f "$pwfile"; die "initdb failed; see $PG_DIR/initdb.log"; }
+  rm -f "$pwfile"
+}
+
+start_postgres() {
+  if [[ -f "$DIR/postgres.pid" ]] && alive "$(cat "$DIR/postgres.pid")"; then
+    say "PostgreSQL already runs (PID $(cat "$DIR/postgres.pid"))"; return
+  fi
+  check_port NNFS_PG_PORT "$PG_PORT"
+  init_postgres
+  # loopback only, no Unix socket (nothing written outside $DIR)
+  as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PG_DIR/server.log" -w -t "$TIMEOUT" \
+    -o "-c listen_addresses=$HOST -p $PG_PORT -c unix_socket_directories=''" start >/dev/null \
+    || die "PostgreSQL did not start; see $PG_DIR/server.log"
+  head -n 1 "$PGDATA/postmaster.pid" > "$DIR/postgres.pid"
+  STARTED="$STARTED postgres"
+  say "PostgreSQL on $HOST:$PG_PORT (PID $(cat "$DIR/postgres.pid"))"
+  if [[ -z "$(psql_q -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'")" ]]; then
+    psql_q -d postgres -c "CREATE DATABASE $DB" >/dev/null
+    say "created database '$DB'"
+  fi
+}
+
+http_ok() {  # GET http://127.0.0.1:$1/health answers 200?
+  local line
+  { exec 3<>"/dev/tcp/$HOST/$1"; } 2>/dev/null || return 1
+  printf 'GET /health HTTP/1.0\r\nHost: %s:%s\r\n\r\n' "$HOST" "$1" >&3
+  IFS= read -r -t 5 line <&3 || true
+  exec 3<&- 3>&-
+  [[ "$line" == *" 200"* ]]
+}
+
+start_mlflow() {
+  if [[ -f "$DIR/mlflow.pid" ]] && group_alive "$(cat "$DIR/mlflow.pid")"; then
+    say "MLflow server already runs (PID $(cat "$DIR/mlflow.pid"))"; return
+  fi
+  check_port NNFS_MLFLOW_PORT "$MLFLOW_PORT"
+  mkdir -p "$DIR/artifacts"
+  # the driver is named: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, not psycopg2.
+  # setsid: the server and its uvicorn workers form one process group whose id is the PID we
+  # record, so `stop` ends all of them and nothing else
+  # MLFLOW_SERVER_ENABLE_JOB_EXECUTION: MLflow's GenAI job runner (8 huey consumer processes)
+  # is of no use to nnfs and costs memory and CPU; set it to true in the environment to keep it
+  PGPASSFILE="$DIR/pgpass" \
+    MLFLOW_SERVER_ENABLE_JOB_EXECUTION="${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false}" \
+    setsid "$MLFLOW" server \
+    --backend-store-uri "postgresql+psycopg2://$DB_USER@$HOST:$PG_PORT/$DB" \
+    --artifacts-destination "$DIR/artifacts" \
+    --host "$HOST" --port "$MLFLOW_PORT" --workers 1 \
+    >"$DIR/mlflow.log" 2>&1 </dev/null &
+  local pid=$!
+  echo "$pid" > "$DIR/mlflow.pid"
+  STARTED="$STARTED mlflow"
+  local t0=$SECONDS
+  until http_ok "$MLFLOW_PORT"; do
+    if ! alive "$pid"; then
+      tail -n 20 "$DIR/mlflow.log" >&2 || true
+      die "the MLflow server exited during start; see $DIR/mlflow.log"
+    fi
+    if (( SECONDS - t0 > TIMEOUT )); then
+      die "the MLflow server did not answer within ${TIMEOUT} s; see $DIR/mlflow.log"
+    fi
+    sleep 1
+  done
+  say "MLflow server on http://$HOST:$MLFLOW_PORT (PID $pid, ready in $(( SECONDS - t0 )) s)"
+}
+
+on_start_exit() {
+  [[ "$1" == 0 ]] && return
+  if [[ -n "$STARTED" ]]; then
+    say "start failed: stopping what it started:$STARTED"
+    # shellcheck disable=SC2086
+    stop_all $STARTED || true
+  fi
+}
+
+start() {
+  mkdir -p "$DIR"
+  chmod 755 "$DIR"  # the postgres user must reach postgres/ inside it
+  find_pg_bin
+  find_mlflow
+  if [[ -f "$DIR/server.env" ]] && [[ -f "$DIR/mlflow.pid" || -f "$DIR/postgres.pid" ]]; then
+    # a running server keeps its ports
+    # shellcheck disable=SC1091
+    source "$DIR/server.env"
+  fi
+  printf 'MLFLOW_PORT=%s\nPG_PORT=%s\n' "$MLFLOW_PORT" "$PG_PORT" > "$DIR/server.env"
+  # a failed start stops what it started (and only that)
+  STARTED=""
+  trap 'on_start_exit $?' EXIT
+  start_postgres
+  start_mlflow
+  trap - EXIT
+  echo "http://$HOST:$MLFLOW_PORT" > "$DIR/uri"
+  say "data in $DIR (database: postgres/data, artifacts: artifacts/)"
+  say "use it:  export MLFLOW_TRACKING_URI=http://$HOST:$MLFLOW_PORT; nnfs-train -m ... tracking=server"
+  say "stop it: make server-stop"
+  echo "http://$HOST:$MLFLOW_PORT"
+}
+
+wait_gone() {  # $1 test command, $2 what; waits up to 30 s
+  local i
+  for ((i = 0; i < 300; i++)); do
+    if ! eval "$1"; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+stop_all() {  # [mlflow] [postgres]: what to stop (default both)
+  local failed=0 pid which="${*:-mlflow postgres}"
+  if [[ -f "$DIR/server.env" ]]; then
+    # shellcheck disable=SC1091
+    source "$DIR/server.env"
+  fi
+  if [[ "$which" == *mlflow* && -f "$DIR/mlflow.pid" ]]; then
+    pid="$(cat "$DIR/mlflow.pid")"
+    if group_alive "$pid"; then
+      kill -TERM -- "-$pid" 2>/dev/null || true
+      if ! wait_gone "group_alive $pid"; then
+        say "MLflow server (process group $pid) ignored SIGTERM for 30 s: SIGKILL"
+        kill -KILL -- "-$pid" 2>/dev/null || true
+        wait_gone "group_alive $pid" || { say "process group $pid is still alive"; failed=1; }
+      fi
+      say "MLflow server stopped (PID $pid)"
+    fi
+    rm -f "$DIR/mlflow.pid" "$DIR/uri"
+  fi
+  if [[ "$which" == *postgres* && -f "$DIR/postgres.pid" ]]; then
+    pid="$(cat "$DIR/postgres.pid")"
+    if alive "$pid"; then
+      find_pg_bin
+      as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w -t 60 stop >/dev/null 2>&1 \
+        || kill -TERM "$pid" 2>/dev/null || true
+      if ! wait_gone "alive $pid"; then
+        say "PostgreSQL (PID $pid) still runs after 30 s: SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        wait_gone "alive $pid" || { say "PID $pid is still alive"; failed=1; }
+      fi
+      say "PostgreSQL stopped (PID $pid)"
+    fi
+    rm -f "$DIR/postgres.pid"
+  fi
+  local port
+  [[ "$which" == *mlflow* ]] && port="$MLFLOW_PORT" || port=""
+  [[ "$which" == *postgres* ]] && port="$port $PG_PORT"
+  for port in $port; do
+    if ! wait_gone "port_open $port"; then say "port $HOST:$port is still open"; failed=1; fi
+  done
+  return "$failed"
+}
+
+status() {
+  [[ -f "$DIR/server.env" ]] && source "$DIR/server.env"
+  local up=0
+  if [[ -f "$DIR/postgres.pid" ]] && alive "$(cat "$DIR/postgres.pid")"; then
+    echo "PostgreSQL: running, PID $(cat "$DIR/postgres.pid"), $HOST:$PG_PORT"; up=1
+  else echo "PostgreSQL: stopped"; fi
+  if [[ -f "$DIR/mlflow.pid" ]] && group_alive "$(cat "$DIR/mlflow.pid")"; then
+    echo "MLflow server: running, PID $(cat "$DIR/mlflow.pid"), http://$HOST:$MLFLOW_PORT"; up=1
+  else echo "MLflow server: stopped"; fi
+  echo "data: $DIR"
+  [[ "$up" == 1 ]]
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop_all && say "stopped; data kept in $DIR" ;;
+  status) status ;;
+  *) die "unknown command '${1:-}'; allowed: start, stop, status" ;;
+esac
