@@ -38,3 +38,12 @@ demo: setup ## the tour: separability, activations x loss, baselines -> mlflow.d
 
 studies: setup ## run every study (nnfs-study all): verdicts, reports, reports/studies.md
 	$(BIN)/python -m nnfs.study_cli all --jobs 2
+
+.PHONY: server server-stop
+server: setup ## MLflow server on PostgreSQL at http://127.0.0.1:5050, data in .server/; prints its URI
+	@$(BIN)/python -c "import psycopg2, hydra_plugins.hydra_ray_launcher" 2>/dev/null \
+		|| $(BIN)/python -m pip install --quiet -e '.[dev,distributed]'
+	@scripts/server.sh start
+
+server-stop: ## stop the server of `make server` by its PIDs (the data stays in .server/)
+	@scripts/server.sh stop

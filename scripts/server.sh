@@ -13,15 +13,16 @@
 #   pgpass              the database password (mode 600), read by libpq through PGPASSFILE so that
 #                       no secret appears on a command line or in the tracking URI
 #   postgres.pid, mlflow.pid, server.env   what `stop` needs: PIDs and ports
-# Settings (environment): NNFS_MLFLOW_PORT (5000), NNFS_PG_PORT (55432), NNFS_SERVER_DIR,
-# NNFS_MLFLOW (the mlflow executable; default .venv/bin/mlflow), PG_BIN (PostgreSQL's bin folder;
-# default the newest /usr/lib/postgresql/<version>/bin), NNFS_SERVER_TIMEOUT (s, default 120).
+# Settings (environment): NNFS_MLFLOW_PORT (5050; `mlflow ui` keeps its 5000), NNFS_PG_PORT
+# (55432), NNFS_SERVER_DIR, NNFS_MLFLOW (the mlflow executable; default .venv/bin/mlflow), PG_BIN
+# (PostgreSQL's bin folder; default the newest /usr/lib/postgresql/<version>/bin),
+# NNFS_SERVER_TIMEOUT (seconds to wait for each server, default 120).
 set -euo pipefail
 set +m  # no job control: a background command stays in our process group (see start_mlflow)
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIR="${NNFS_SERVER_DIR:-$ROOT/.server}"
-MLFLOW_PORT="${NNFS_MLFLOW_PORT:-5000}"
+MLFLOW_PORT="${NNFS_MLFLOW_PORT:-5050}"
 PG_PORT="${NNFS_PG_PORT:-55432}"
 TIMEOUT="${NNFS_SERVER_TIMEOUT:-120}"
 HOST=127.0.0.1
@@ -203,7 +204,11 @@ start() {
   trap - EXIT
   echo "http://$HOST:$MLFLOW_PORT" > "$DIR/uri"
   say "data in $DIR (database: postgres/data, artifacts: artifacts/)"
-  say "use it:  export MLFLOW_TRACKING_URI=http://$HOST:$MLFLOW_PORT; nnfs-train -m ... tracking=server"
+  if [[ "$MLFLOW_PORT" == 5050 ]]; then
+    say "use it:  nnfs-train -m ... tracking=server   (its default URI is this server)"
+  else
+    say "use it:  export MLFLOW_TRACKING_URI=http://$HOST:$MLFLOW_PORT; nnfs-train -m ... tracking=server"
+  fi
   say "stop it: make server-stop"
   echo "http://$HOST:$MLFLOW_PORT"
 }

@@ -282,4 +282,4 @@ def test_tracking_server_reads_the_uri_from_the_environment(monkeypatch):
         assert cfg.tracking.enabled and cfg.tracking.uri == "http://10.0.0.7:5001"
         monkeypatch.delenv("MLFLOW_TRACKING_URI")
         cfg = compose(config_name="config", overrides=["tracking=server"])
-        assert cfg.tracking.uri == "http://127.0.0.1:5000"  # where `make server` listens
+        assert cfg.tracking.uri == "http://127.0.0.1:5050"  # where `make server` listens
