@@ -335,7 +335,8 @@ def test_hand_report_sections_and_numbers(hand):
     assert float(board.loc["sklearn MLP (same config)", "mean"]) == pytest.approx(0.935)
     assert float(board.loc["LogisticRegression", "mean"]) == pytest.approx(0.5)
     claims = doc.tables["table-claims-1"]
-    assert claims[1][:2] == ["relu beats sigmoid at depth 2", "supported"]
+    assert claims[1] == ["relu beats sigmoid at depth 2", "supported", "0.925 vs 0.625",
+                         "2 runs: a, b"]
     text = result.html.read_text()
     assert "non-finite loss" in text  # the diverged run with its reason
     # the gradient reading: sigmoid's layer 0 gets 0.25^2 of the output layer's norm

@@ -67,7 +67,7 @@ def outcomes(runs: pd.DataFrame) -> Figure | None:
                 color=colors.get(outcome, "grey"))
         left += table[outcome].to_numpy()
     ax.set_xlabel("runs")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     ax.set_title("Runs by outcome")
     counts = runs["outcome"].value_counts()
     reading = ", ".join(f"{counts[k]} {k}" for k in counts.index) + f" of {len(runs)} runs."

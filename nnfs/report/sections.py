@@ -185,12 +185,19 @@ def sensitivity(runs: pd.DataFrame, axes: dict) -> Section | None:
                    [Table("η² per axis and dataset", eta.reset_index(names="axis"))], [fig])
 
 
+def _run_list(runs, shown: int = 3) -> str:
+    """'12 runs: 1a2b3c4d, 5e6f7a8b, 9c0d1e2f, …' (full ids are in runs.csv and MLflow)."""
+    if not isinstance(runs, list):
+        return "" if runs is None else str(runs)
+    head = ", ".join(str(r)[:8] for r in runs[:shown])
+    return f"{len(runs)} runs: {head}" + (", …" if len(runs) > shown else "")
+
+
 def claims(sweep: load.SweepData) -> Section | None:
     if not sweep.claims:
         return None
     rows = [{"claim": c["claim"], "verdict": c["verdict"], "measured": c.get("measured", ""),
-             "runs": ", ".join(map(str, c["runs"])) if isinstance(c.get("runs"), list)
-             else c.get("runs", "")} for c in sweep.claims]
+             "runs": _run_list(c.get("runs"))} for c in sweep.claims]
     return Section("claims", "Claims", ["Verdicts recorded by the studies (claims.json on the "
                                         "parent run)."], [Table("Claims", pd.DataFrame(rows))])
 
