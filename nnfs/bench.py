@@ -7,9 +7,13 @@ Method (the same for every implementation, so the ratios are matched):
 - Timed region of a classifier run: build the model + the whole `fit` call, wall clock
   (`time.perf_counter`), divided by the number of epochs. nnfs runs `nnfs.train.fit` with its
   defaults, so it computes the per-epoch metrics a user gets (train/test loss and accuracy,
-  gradient norms, update ratios). scikit-learn's `MLPClassifier.fit` only keeps a running
-  training loss per epoch. The variant "nnfs float64, metrics at end" (eval_every = epochs)
-  shows what the per-epoch metrics cost.
+  gradient norms, update ratios). Its train/loss and train/acc are running figures over the
+  epoch's batches, scored with the logits of each batch's own training forward pass (the
+  accuracy "as seen during training", before each batch's update; not a post-epoch pass over
+  the training set), like the running training loss that is all scikit-learn's
+  `MLPClassifier.fit` keeps per epoch; the test metrics take one forward pass over the test
+  set per epoch, which scikit-learn does not do. The variant "nnfs float64, metrics at end"
+  (eval_every = epochs) shows what the per-epoch metrics cost.
 - Test accuracy: `predict` on the held-out split after the full training of that same run,
   outside the timed region, the same definition for both libraries.
 - Wide case: GEMM flops of one training step (forward + backward GEMMs, see `gemm_flops`) over
@@ -248,7 +252,9 @@ def classifier_section(name: str, data, opts: BenchOptions) -> dict:
     title = (f"{name}: {n_train} train / {n_test} test, {data.n_features} features, "
              f"{data.n_out} output(s), hidden {'-'.join(map(str, opts.hidden))} relu, "
              f"Adam lr {opts.lr:g}, batch {opts.batch_size}, no L2 (sklearn alpha=0), "
-             f"{opts.epochs} epochs, {opts.repeats} repeats")
+             f"{opts.epochs} epochs, {opts.repeats} repeats; nnfs reports per epoch train/loss "
+             "and train/acc running over the batches (as seen during training, no extra pass) "
+             "and test loss/acc (one pass over the test set)")
     acc_sk = e["sklearn"]["test_acc"]["mean"]
     note = "quick run: too few epochs for a verdict" if opts.quick else ""
     targets = []

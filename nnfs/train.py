@@ -37,12 +37,19 @@ Semantics, precisely:
   lower value stop the fit (status ``"early_stopped"``) and the best parameters are restored.
 - **Metrics** (at evaluated epochs: every ``eval_every``-th, the last, and the one where the fit
   stops): ``train/loss`` is the size-weighted mean of the epoch's batch losses (as
-  scikit-learn's ``loss_curve_``, no extra pass), test metrics take one forward pass on the test
-  set, ``grad_norm/layer_<i>`` is the norm of layer i's master gradient at the epoch's last
-  optimizer step (before clipping), ``update_ratio/layer_<i>`` is ``||Δθ_i|| / ||θ_i||`` of that
-  same step, ``lr`` the learning rate of that step, ``time/epoch_s`` the wall time of the epoch
-  including its evaluation. Mixed precision adds ``precision/loss_scale`` and
-  ``precision/skipped_steps`` (cumulative); early stopping adds ``val/loss``.
+  scikit-learn's ``loss_curve_``, no extra pass). ``train/acc`` (``train/rmse`` for regression)
+  is likewise a *running* figure over the epoch's batches: each batch is scored with the logits
+  of its own training forward pass, i.e. with the parameters *before* that batch's update, and
+  the counts are summed over the epoch (batches whose loss was not finite are left out of both
+  figures, as from the loss). It is the accuracy "as seen during training", which trails a pass
+  over the training set with the end-of-epoch parameters (the difference is largest in early
+  epochs and vanishes as training settles); it costs no extra forward pass. Test metrics take
+  one forward pass on the test set, ``grad_norm/layer_<i>`` is the norm of layer i's master
+  gradient at the epoch's last optimizer step (before clipping), ``update_ratio/layer_<i>`` is
+  ``||Δθ_i|| / ||θ_i||`` of that same step, ``lr`` the learning rate of that step,
+  ``time/epoch_s`` the wall time of the epoch including its evaluation. Mixed precision adds
+  ``precision/loss_scale`` and ``precision/skipped_steps`` (cumulative); early stopping adds
+  ``val/loss``.
 """
 
 from __future__ import annotations
@@ -280,9 +287,9 @@ def fit(net, data, *, optimizer, epochs: int, lr: float = 1e-2,
     rng: ``numpy.random.Generator`` (None -> ``default_rng(0)``; an int is a seed).
     threads: BLAS threads during the fit (threadpoolctl); None leaves BLAS alone.
     loss_scaler: mixed precision only; None -> ``LossScaler()``.
-    train_metrics: measure ``train/acc`` (``train/rmse``) with one forward pass over the training
-    set at every evaluated epoch; False skips that pass (``train/loss`` is always reported, from
-    the batches, at no cost).
+    train_metrics: report ``train/acc`` (``train/rmse``), the running figure over the epoch's
+    batches (see the module docstring); False leaves it out (``train/loss`` is always reported,
+    from the batches).
     """
     epochs = _int_at_least("epochs", epochs, 1)
     if schedule is None:
@@ -358,13 +365,14 @@ def _fit(net, cfg, X_train, y_train, X_test, y_test, X_val, y_val, *, optimizer,
     X = np.ascontiguousarray(X_train, dtype=compute_dtype)
     y = _losses.targets(y_train, task, n_out, compute_dtype, cfg["loss"])
     test = _Evaluator(master, X_test, y_test, master_dtype) if X_test is not None else None
-    train_eval = _Evaluator(master, X_train, y_train, master_dtype) if train_metrics else None
     val = _Evaluator(master, X_val, y_val, master_dtype) if X_val is not None else None
 
     groups = step_groups(n, batch_size, accumulation)
     n_groups = len(groups)
     shuffle = batch_size is not None
     Xe, ye = (np.empty_like(X), np.empty_like(y)) if shuffle else (X, y)
+    # the logits of the epoch's training forward passes, in the order of Xe: train/acc from them
+    Z = np.empty((n, n_out), dtype=compute_dtype) if train_metrics else None
 
     # buffers: the work net's gradient, a micro-batch buffer for accumulation, float32 master
     gflat, gdict = work.new_grads()
@@ -392,6 +400,7 @@ def _fit(net, cfg, X_train, y_train, X_test, y_test, X_val, y_val, *, optimizer,
             np.take(X, perm, axis=0, out=Xe)
             np.take(y, perm, axis=0, out=ye)
         loss_sum, loss_count = 0.0, 0
+        left_out: list[tuple[int, int]] = []  # rows of batches whose loss was not finite
         grad_norms = update_ratios = None
         for gi, group in enumerate(groups):
             last = gi == n_groups - 1
@@ -401,18 +410,22 @@ def _fit(net, cfg, X_train, y_train, X_test, y_test, X_val, y_val, *, optimizer,
             # ---- gradient of the step (accumulated over its micro-batches)
             if len(group) == 1:
                 a, b, _ = group[0]
-                loss, _ = lag(Xe[a:b], ye[a:b], scale=scale, out=gdict)
+                loss, _ = lag(Xe[a:b], ye[a:b], scale=scale, out=gdict,
+                              logits_out=None if Z is None else Z[a:b])
                 finite = math.isfinite(loss)
                 if finite:
                     loss_sum += loss * (b - a)
                     loss_count += b - a
+                else:
+                    left_out.append((a, b))
                 if mixed:  # cast to float32 and unscale
                     np.multiply(gflat, 1.0 / scale, out=gmaster, dtype=np.float32)
             else:
                 finite = True
                 for j, (a, b, w) in enumerate(group):
                     micro_loss, _ = lag(Xe[a:b], ye[a:b], scale=scale * w,
-                                        out=gdict if j == 0 or mixed else mdict)
+                                        out=gdict if j == 0 or mixed else mdict,
+                                        logits_out=None if Z is None else Z[a:b])
                     if mixed:  # accumulate in float32: float16 sums lose bits and overflow
                         np.multiply(gflat, 1.0 / scale, out=gmaster if j == 0 else m32,
                                     dtype=np.float32)
@@ -423,8 +436,10 @@ def _fit(net, cfg, X_train, y_train, X_test, y_test, X_val, y_val, *, optimizer,
                     if math.isfinite(micro_loss):
                         loss_sum += micro_loss * (b - a)
                         loss_count += b - a
-                    elif finite:
-                        finite, loss = False, micro_loss
+                    else:
+                        left_out.append((a, b))
+                        if finite:
+                            finite, loss = False, micro_loss
             if mixed:
                 found_inf = not finite or not math.isfinite(float(np.dot(gmaster, gmaster)))
                 scaler.update(found_inf)
@@ -478,11 +493,8 @@ def _fit(net, cfg, X_train, y_train, X_test, y_test, X_val, y_val, *, optimizer,
                                    f"(best {best_val:.6g} at epoch {best_epoch})")
         if stop or epoch % eval_every == 0:
             metrics = {"train/loss": train_loss}
-            if train_eval is not None:  # accuracy / RMSE at the epoch's end: one forward pass
-                fit_figures = train_eval(master, "train")
-                for key in ("train/acc", "train/rmse"):
-                    if key in fit_figures:
-                        metrics[key] = fit_figures[key]
+            if Z is not None:
+                metrics.update(_running_figures(Z, ye, task, cfg["loss"], left_out))
             if test is not None:
                 metrics.update(test(master, "test"))
             metrics["lr"] = lr_t
@@ -510,6 +522,28 @@ def _fit(net, cfg, X_train, y_train, X_test, y_test, X_val, y_val, *, optimizer,
     hist.final = _final(hist, master, test, train_losses)
     hist.net = master
     return hist
+
+
+def _running_figures(Z: np.ndarray, t: np.ndarray, task: str, loss: str,
+                     left_out: list[tuple[int, int]]) -> dict[str, float]:
+    """train/acc (or train/rmse) of an epoch from its batches' logits Z (n, n_out) and the
+    targets t in the same order (as made by ``losses.targets``), without the rows ``left_out``."""
+    if left_out:
+        keep = np.ones(Z.shape[0], dtype=bool)
+        for a, b in left_out:
+            keep[a:b] = False
+        if not keep.any():
+            return {"train/rmse" if task == "regression" else "train/acc": math.nan}
+        Z, t = Z[keep], t[keep]
+    if task == "regression":
+        r = Z.astype(np.float64) - t  # (n, n_out)
+        return {"train/rmse": math.sqrt(float(np.vdot(r, r)) / r.size)}
+    if task == "binary":  # σ(z) > 1/2 ⇔ z > 0; t (n, 1) holds 0/1
+        hits = np.count_nonzero((Z[:, 0] > 0) == (t[:, 0] != 0))
+    else:  # t: int labels (cross_entropy) or one-hot rows (mse)
+        labels = t if t.ndim == 1 else t.argmax(axis=1)
+        hits = np.count_nonzero(Z.argmax(axis=1) == labels)
+    return {"train/acc": hits / Z.shape[0]}
 
 
 def _diverged(hist: History, epoch: int, step: int, reason: str) -> None:

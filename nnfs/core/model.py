@@ -246,14 +246,18 @@ class MLP:
         self._grads_cache = (out, tuple(out.values()), tuples)
         return tuples
 
-    def loss_and_grads(self, X, y, *, scale=1.0, out=None):
+    def loss_and_grads(self, X, y, *, scale=1.0, out=None, logits_out=None):
         """Loss and gradients by backpropagation.
 
         X (batch, n_in), y targets (see :func:`nnfs.core.losses.targets`).  Returns
         ``(loss, grads)``: ``loss`` is the unscaled float (l2 term included); ``grads`` holds
         d(scale · loss)/dθ for every key of ``params``.  With ``out`` (a dict keyed like
         ``params``, e.g. from :meth:`new_grads`) the gradients overwrite its arrays and ``out``
-        is returned; otherwise fresh arrays are returned.
+        is returned; otherwise fresh arrays are returned.  With ``logits_out`` (an array
+        (batch, n_out) of the model's dtype) the logits of this forward pass — what
+        :meth:`forward` returns for X, up to rounding (the first layer folds its bias into the
+        GEMM here) — are copied into it: the fit loop measures training accuracy from them
+        without a second forward pass.
         """
         X = self._input(X)
         if out is None:
@@ -268,6 +272,10 @@ class MLP:
             h, cache = layer.forward(h, p, bufs)
             caches.append(cache)
         grads = self._grad_tuples(out)
+        if logits_out is not None:
+            # the output layer's z is a workspace buffer the loss only reads: batch x n_out
+            # elements, a copy far cheaper than a forward pass
+            np.copyto(logits_out, h)
 
         # dz of the output layer, d(scale · loss)/dz (batch, n_out), into its workspace buffer
         loss, dh = losses.LOSS_FUNCTIONS[self.task, self.loss_name](h, t, scale, ws[-1].dz)

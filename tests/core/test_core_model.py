@@ -282,3 +282,23 @@ def test_grads_into_separate_arrays_equal_grads_into_a_flat_buffer(activation):
     net.loss_and_grads(X, y, out=separate)
     for k in net.params:
         np.testing.assert_array_equal(separate[k], flat_grads[k])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("task,n_out,hidden", [("binary", 1, [6, 5]), ("multiclass", 3, [6]),
+                                               ("regression", 2, []), ("binary", 1, [])])
+def test_logits_out_receives_the_logits_of_the_forward_pass(dtype, task, n_out, hidden):
+    rng = np.random.default_rng(3)
+    loss = "mse" if task == "regression" else "cross_entropy"
+    net = MLP(4, hidden, n_out, task=task, loss=loss, rng=rng, dtype=dtype)
+    X = rng.normal(size=(9, 4))
+    y = rng.normal(size=(9, n_out)) if task == "regression" else rng.integers(0, max(n_out, 2), 9)
+    z = np.full((9, n_out), np.nan, dtype=dtype)
+    loss_with, grads_with = net.loss_and_grads(X, y, logits_out=z)
+    # equal up to rounding: the first layer folds its bias into the GEMM on this path only
+    np.testing.assert_allclose(z, net.forward(X), rtol=1e-12 if dtype == np.float64 else 1e-5,
+                               atol=1e-12 if dtype == np.float64 else 1e-6)
+    loss_without, grads_without = net.loss_and_grads(X, y)
+    assert loss_with == loss_without  # the hook changes nothing else
+    for key in grads_with:
+        np.testing.assert_array_equal(grads_with[key], grads_without[key])
