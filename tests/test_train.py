@@ -396,3 +396,17 @@ def test_bad_data_shape_is_a_value_error():
     X, y, Xt, yt = moons(100)
     with pytest.raises(ValueError, match=r"\(n, 2\)"):
         fit(binary_net(), (X[:, :1], y, Xt, yt), optimizer="adam", epochs=1)
+
+
+def test_blas_threads_are_limited_during_the_fit_and_restored_after():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before, seen = blas_threads(), []
+    X, y, Xt, yt = moons(200)
+    fit(binary_net(hidden=(4,)), (X, y, Xt, yt), optimizer="adam", epochs=2, batch_size=50,
+        callbacks=[lambda e, m: seen.append(blas_threads())])
+    assert seen and all(threads == [1] * len(before) for threads in seen)
+    assert blas_threads() == before

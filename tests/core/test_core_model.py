@@ -302,3 +302,15 @@ def test_logits_out_receives_the_logits_of_the_forward_pass(dtype, task, n_out, 
     assert loss_with == loss_without  # the hook changes nothing else
     for key in grads_with:
         np.testing.assert_array_equal(grads_with[key], grads_without[key])
+
+
+@pytest.mark.parametrize("n", [5, 512, 1100])
+def test_forward_into_out_matches_the_allocating_forward(n):
+    rng = np.random.default_rng(5)
+    net = MLP(3, [7, 6], 4, task="multiclass", rng=rng)
+    X = rng.normal(size=(n, 3))
+    out = np.full((n, 4), np.nan)
+    assert net.forward(X, out=out) is out
+    np.testing.assert_allclose(out, net.forward(X), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="out has shape"):
+        net.forward(X, out=np.empty((n, 3)))
