@@ -139,7 +139,8 @@ def optimizers() -> pd.DataFrame:
                 "time/ms_per_epoch": 300.0 if v == "sgd" else 20.0,
                 "final/train_loss": {"adam": 0.1, "adam_warmup_cosine": 0.05}.get(v, 0.2),
                 "final/test_loss": 0.151 if v == "mixed" else 0.15,
-                "final/test_acc": 0.95, "derived/start_loss": 5.0, "derived/end_loss": 0.5}
+                "final/test_acc": 0.95, "derived/start_loss": 5.0, "derived/end_loss": 0.5,
+                "final/test_r2": 0.8 if v == "explode_clipped" else math.nan}
     rows = grid(values, opt_variant=list(epochs) + ["float32", "mixed", "explode",
                                                     "explode_clipped"])
     for r in rows:  # accumulation is the same computation as minibatch: no jitter
@@ -235,6 +236,8 @@ BREAKS = [
     ("optimizers", 5, lambda f: setv(setv(f, "outcome", "finished", opt_variant="explode"),
                                      "derived/end_loss", 0.5, opt_variant="explode")),
     ("optimizers", 5, lambda f: setv(f, "outcome", "diverged", opt_variant="explode_clipped")),
+    ("optimizers", 5, lambda f: setv(f, "final/test_r2", -0.5, opt_variant="explode_clipped",
+                                     seed=1)),
     ("universal_approximation", 0, lambda f: setv(f, "final/test_rmse", 0.5,
                                                   model__width=256)),
     ("two_layer_xor", 0, lambda f: setv(f, "final/test_acc", 0.7, model__depth=1)),
@@ -404,7 +407,13 @@ def test_every_preset_composes_with_its_cases(name):
     for key, values in params.items():
         if key.startswith("+"):  # a group of cases: every case composes and passes the checks
             for case in str(values).split(","):
-                _compose([f"+experiment={name}", f"{key}={case}"])
+                # the sweeper puts the preset's params before the command line's overrides;
+                # a case must mean the same whatever the order (the preset must not undo it)
+                first = _compose([f"{key}={case}", f"+experiment={name}"])
+                last = _compose([f"+experiment={name}", f"{key}={case}"])
+                assert first.dataset == last.dataset and first.optimizer == last.optimizer \
+                    and first.activation == last.activation and first.loss == last.loss \
+                    and first.train == last.train and first.model == last.model, case
 
 
 # ------------------------------------------------------------------------ end to end
