@@ -255,6 +255,32 @@ def test_ray_sweep_into_the_server(server, tmp_path):
     print(f"\nserver start {server.start_s:.1f} s; Ray sweep of 4 jobs {sweep_s:.1f} s")
 
 
+def test_submitit_sweep_into_the_server(server, tmp_path):
+    """The submitit launcher's local executor: the code path of hydra/launcher=submitit_slurm
+    (jobs pickled by submitit, run in their own processes, env_set for the parent run id)
+    without SLURM's sbatch, which cannot run here."""
+    from mlflow import MlflowClient
+
+    out = nnfs_train(["-m", "activation=relu,tanh", *TINY, "tracking=server",
+                      "tracking.experiment=submitit", "hydra/launcher=submitit_local",
+                      "hydra.launcher.timeout_min=5"],
+                     cwd=tmp_path, env={"MLFLOW_TRACKING_URI": server.uri}, timeout=180)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-4000:]
+    assert "Submitit 'local' sweep output dir" in log, log[-2000:]
+    assert list(tmp_path.glob("multirun/*/*/.submitit/*/*_result.pkl")), "no submitit job ran"
+    client = MlflowClient(tracking_uri=server.uri)
+    exp = client.get_experiment_by_name("submitit")
+    runs = client.search_runs([exp.experiment_id], max_results=100)
+    (parent,) = [r for r in runs if r.data.tags.get("kind") == "sweep"]
+    assert parent.data.tags["launcher"] == "submitit_local"
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(r.data.params["activation"] for r in children) == ["relu", "tanh"]
+    assert all(r.info.status == "FINISHED" for r in children)
+    assert all(len(client.get_metric_history(r.info.run_id, "train/loss")) == 4
+               for r in children)
+
+
 def test_slurm_launcher_config_composes():
     """hydra/launcher=submitit_slurm composes with nnfs's config (it cannot run here: no
     SLURM), with the settings a user sets most."""
