@@ -36,6 +36,9 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     return out
 
 
+_COPY_WT_MAX = 8192  # Dense copies Wᵀ before dx = dz Wᵀ up to this many weights (measured)
+
+
 def _buf(bufs, name):
     return None if bufs is None else getattr(bufs, name)
 
@@ -52,10 +55,13 @@ class Dense:
         self.n_in, self.n_out = n_in, n_out
         self.act = activation if activation is not None else IDENTITY
         self.linear = self.act is IDENTITY
-        # dz @ W.T runs markedly slower than dz @ Wᵀ stored contiguously (1.3-2x measured at
-        # 200x64x64 and 200x3x64); copying Wᵀ first costs 1-2 µs.  With one output the product
-        # is an outer product, where broadcasting beats matmul's K = 1 path several times.
+        # dz @ W.T runs slower than dz @ Wᵀ stored contiguously for small layers, where copying
+        # Wᵀ first costs 1-2 µs (batch 200: copy + GEMM 30 vs 35 µs at 64x64, 6 vs 9 µs at
+        # 64x10); from 128x128 up the copy costs more than it saves (8 ms of a 17 ms dx at
+        # 1024x1024, float64).  With one output the product is an outer product, where
+        # broadcasting beats matmul's K = 1 path several times.
         self._outer_dx = n_out == 1
+        self._copy_WT = not self._outer_dx and n_in * n_out <= _COPY_WT_MAX
 
     def shapes(self) -> list[tuple[str, tuple[int, ...]]]:
         return [("W", (self.n_in, self.n_out)), ("b", (self.n_out,))]
@@ -72,7 +78,7 @@ class Dense:
             dz=np.empty(shape, dtype),  # for the output layer: the loss writes its dz here
             dx=np.empty((batch, self.n_in), dtype),
             ones=np.ones(batch, dtype),
-            WT=None if self._outer_dx else np.empty((self.n_out, self.n_in), dtype),
+            WT=np.empty((self.n_out, self.n_in), dtype) if self._copy_WT else None,
         )
 
     def _activate(self, x, z, bufs):
@@ -97,8 +103,10 @@ class Dense:
     def _dx(self, dz, W, bufs):
         if self._outer_dx:
             return np.multiply(dz, W.T, out=bufs.dx)  # dx = dz Wᵀ, (batch, 1) x (1, n_in)
+        if not self._copy_WT:
+            return bufs.mm(dz, W.T, out=bufs.dx)  # dx = dz Wᵀ   (batch, n_in)
         np.copyto(bufs.WT, W.T)
-        return bufs.mm(dz, bufs.WT, out=bufs.dx)  # dx = dz Wᵀ   (batch, n_in)
+        return bufs.mm(dz, bufs.WT, out=bufs.dx)
 
     def backward(self, da, cache, p, g, bufs, need_dx=True):
         x, z, a = cache

@@ -314,3 +314,21 @@ def test_forward_into_out_matches_the_allocating_forward(n):
     np.testing.assert_allclose(out, net.forward(X), rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match="out has shape"):
         net.forward(X, out=np.empty((n, 3)))
+
+
+def test_large_layers_skip_the_transposed_copy_with_the_same_gradients():
+    # above _COPY_WT_MAX weights dx = dz Wᵀ reads W.T directly; the small-layer path (Wᵀ copied,
+    # the one the central-difference tests cover) must give the same gradients
+    from nnfs.core.layers import _COPY_WT_MAX
+
+    rng = np.random.default_rng(2)
+    net = MLP(3, [8, _COPY_WT_MAX // 3 + 1], 3, task="multiclass", activation="tanh", rng=rng)
+    assert not net.layers[1]._copy_WT and not net.layers[2]._copy_WT
+    X, y = rng.normal(size=(16, 3)), rng.integers(0, 3, 16)
+    _, direct = net.loss_and_grads(X, y)
+    for layer in net.layers[1:]:
+        layer._copy_WT = True
+    net._workspaces.clear()  # buffers with room for Wᵀ
+    _, copied = net.loss_and_grads(X, y)
+    for key in direct:
+        np.testing.assert_allclose(direct[key], copied[key], rtol=1e-13, atol=1e-15)
