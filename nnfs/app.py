@@ -217,7 +217,8 @@ class TrackedJob:
 
         cfg, data, client, run_id = self.cfg, self.data, self.client, self.run_id
         tracking.log_history(client, run_id, history, start_ms=self.start_ms)
-        files: dict[str, bytes | str] = {"config.yaml": OmegaConf.to_yaml(cfg, resolve=True)}
+        files: dict[str, bytes | str] = {
+            "config.yaml": tracking.redact(OmegaConf.to_yaml(cfg, resolve=True))}
         net = history.net
         if cfg.tracking.log_figures and history.epochs:
             title = self.info.run_name
@@ -639,9 +640,15 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _kill_parent() -> None:
+    """Ctrl-C in the launching process: the parent and its children still RUNNING (a joblib
+    worker killed mid-job cannot end its own run) end KILLED."""
     if _ACTIVE_PARENT:
         try:
             client = tracking.get_client(_ACTIVE_PARENT["uri"])
+            for run in tracking.child_runs(client, _ACTIVE_PARENT["experiment_id"],
+                                           _ACTIVE_PARENT["run_id"],
+                                           filter_string="attributes.status = 'RUNNING'"):
+                tracking.end_run(client, run.info.run_id, "KILLED", {"outcome": "interrupted"})
             tracking.end_run(client, _ACTIVE_PARENT["run_id"], "KILLED",
                              {"outcome": "interrupted"})
         finally:

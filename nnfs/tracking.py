@@ -30,7 +30,6 @@ import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
@@ -60,15 +59,12 @@ def resolve_uri(uri: str | None = None) -> str:
     return "sqlite:///" + str(DEFAULT_DB.resolve())
 
 
-def redact(uri: str) -> str:
-    """The URI without ``user:password@`` (never log a secret)."""
-    try:
-        parts = urlsplit(uri)
-    except ValueError:
-        return re.sub(r"//[^/@]*@", "//", uri)
-    if "@" not in parts.netloc:
-        return uri
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^/\s@]*@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the ``user:password@`` of every URI in it removed (never log a secret)."""
+    return _CREDENTIALS.sub(r"\1", str(text))
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -198,7 +194,7 @@ def _text(value: Any, limit: int) -> str:
         text = json.dumps(list(value))
     else:
         text = str(value)
-    return redact(text) if "://" in text else text[:limit]
+    return (redact(text) if "://" in text else text)[:limit]
 
 
 def config_hash(flat: Mapping[str, Any]) -> str:

@@ -255,3 +255,25 @@ def test_incompatible_combinations_are_skipped_in_a_sweep(store, tmp_path):
     assert len(children) == 3
     assert parent.data.metrics["sweep/skipped"] == 1
     assert all(c.info.status == "FINISHED" for c in children)
+
+
+def test_a_study_grid_in_the_sweeper_params_is_expanded_and_named(tmp_path, monkeypatch):
+    """+experiment=<name> finds a preset through hydra.searchpath; a grid it keeps in
+    hydra.sweeper.params counts in the preflight and names the axes; the command line
+    replaces an axis of the study."""
+    study = tmp_path / "studies" / "experiment"
+    study.mkdir(parents=True)
+    (study / "mini.yaml").write_text(
+        "# @package _global_\n"
+        "train:\n  epochs: 3\n"
+        "hydra:\n  sweeper:\n    params:\n      activation: relu,tanh,gelu\n"
+        "      dataset: xor,moons\n")
+    monkeypatch.setenv("NNFS_EXPERIMENTS", str(tmp_path / "studies"))
+    C.register()
+    assert app.preflight(["-m", "+experiment=mini"])["n_jobs"] == 6
+    assert app.preflight(["-m", "+experiment=mini", "dataset=xor"])["n_jobs"] == 3
+    assert app.sweep_grid(["dataset=xor", "seed=1,2"], {"activation": "relu,tanh",
+                                                        "dataset": "xor,moons"}) == {
+        "activation": ["relu", "tanh"], "dataset": ["xor"], "seed": ["1", "2"]}
+    with pytest.raises(SystemExit):
+        app.preflight(["-m", "+experiment=mini", "optimizer.lr=-1"])
