@@ -364,6 +364,7 @@ def log_dataset(client, run_id: str, data, *, context: str = "train") -> None:
     """The dataset of a run as an MLflow dataset input (name, digest, schema, source)."""
     import mlflow.data
     from mlflow.entities import DatasetInput, InputTag
+    from mlflow.exceptions import MlflowException
 
     meta = data.meta
     name = f"{data.name}-n{meta.get('n_samples', '')}-s{meta.get('seed', '')}"
@@ -372,8 +373,17 @@ def log_dataset(client, run_id: str, data, *, context: str = "train") -> None:
     # a CSV names its file; a generated set has no file (MLflow records the run as source)
     source = meta.get("path") or None
     ds = mlflow.data.from_numpy(data.X_train, targets=data.y_train, name=name, source=source)
-    client.log_inputs(run_id, datasets=[DatasetInput(
-        ds._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])])
+    inputs = [DatasetInput(ds._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])]
+    for attempt in range(3):
+        try:
+            client.log_inputs(run_id, datasets=inputs)
+            return
+        except MlflowException as exc:
+            # an MLflow server on PostgreSQL: jobs logging the same dataset at once race in
+            # MLflow's select-then-insert (unique key dataset_pk, measured: 2-6 of 8 at once);
+            # the loser's transaction is rolled back whole and its retry finds the row
+            if attempt == 2 or "UniqueViolation" not in str(exc):
+                raise
 
 
 def end_run(client, run_id: str, status: str = "FINISHED",
