@@ -568,16 +568,20 @@ LC_TARGET = 0.9
 
 
 def _lc_gradient(frame):
+    # a ratio is judged in orders of magnitude (log10), as the gradient ratios of
+    # vanishing_gradients: on a linear scale one seed at 160x and one at 20x make a spread
+    # larger than the mean although every seed is far above 10x
     parts, stats, ok = [], [], True
     for ds in _values(frame, "dataset"):
         rows = nnfs_runs(frame, dataset=ds).drop_duplicates("seed")
         s = group(rows, "final/wrong_grad_ratio", ds)
-        mse = group(rows, "final/wrong_grad_norm_mse", ds)
-        ce = group(rows, "final/wrong_grad_norm_ce", ds)
-        ok &= clearly_above(s, 10.0)
-        parts.append(f"{ds}: ‖∇‖ CE {ce}, MSE {mse}, ratio {s}")
+        logs = stat(np.log10(rows["final/wrong_grad_ratio"].astype(float)), s.runs)
+        ok &= clearly_above(logs, 1.0)
+        lo, hi = rows["final/wrong_grad_ratio"].min(), rows["final/wrong_grad_ratio"].max()
+        parts.append(f"{ds}: ratio {_num(lo)}x to {_num(hi)}x, log10 {logs}")
         stats.append(s)
-    return _verdict(ok), "; ".join(parts), _ids(*stats)
+    return _verdict(ok), "‖∇θ CE‖ / ‖∇θ MSE‖ on confidently wrong predictions: " + \
+        "; ".join(parts), _ids(*stats)
 
 
 def _lc_faster(frame):
@@ -839,7 +843,7 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
     Study("loss_choice", "Cross-entropy against MSE on classifiers",
           ("dataset", "loss", "seed"), (
               _c("On confidently wrong predictions cross-entropy's gradient is far larger than "
-                 "MSE's", "‖∇θ CE‖ / ‖∇θ MSE‖ at initialisation: mean − std >= 10",
+                 "MSE's", "log10(‖∇θ CE‖ / ‖∇θ MSE‖) at initialisation: mean − std >= 1",
                  _lc_gradient),
               _c("Cross-entropy reaches a target accuracy in fewer epochs", f"epochs to test "
                  f"acc >= {LC_TARGET}: MSE clearly above CE on every dataset", _lc_faster)),

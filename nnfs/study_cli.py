@@ -5,6 +5,7 @@
     nnfs-study tour                       # the tour of `make demo`
     nnfs-study separability --sweep latest    # judge an existing sweep again, no training
     nnfs-study least_squares -- train.epochs=50 dataset.n_samples=200   # extra overrides
+    nnfs-study least_squares --offline    # in this process, no MLflow: verdicts only
     nnfs-study --list
 
 The sweep is `nnfs-train -m +experiment=<name>` in a child process (Hydra owns its process);
@@ -48,6 +49,9 @@ def parser() -> argparse.ArgumentParser:
                    help="MLflow store (default: $MLFLOW_TRACKING_URI, else the project's "
                         "sqlite:///mlflow.db)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML/Markdown report")
+    p.add_argument("--offline", action="store_true",
+                   help="run the jobs one by one in this process without MLflow and print the "
+                        "verdicts (no store, no report)")
     p.add_argument("--summary", default=None,
                    help="with 'all': write the verdicts as Markdown here "
                         "(default reports/studies.md)")
@@ -108,6 +112,54 @@ def judge(name: str, uri: str, experiment: str, sweep: str) -> tuple[str, list[d
     return parent, studies.verdicts(name, frame)
 
 
+def offline_runs(name: str, overrides: list[str]):
+    """Every job of the study, run here without MLflow: (run table, histories) as ``judge``
+    builds them from a store, so the same ``derive`` and ``verdicts`` apply."""
+    import pandas as pd
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from nnfs import app
+    from nnfs import config as C
+    from nnfs.report.load import _number
+
+    C.register()
+    parser = OverridesParser.create()
+    base = [f"+experiment={name}", *overrides]
+    rows, points = [], []
+    with initialize_config_dir(config_dir=str(C.CONF_DIR), version_base="1.3"):
+        singles = [o.input_line for o in parser.parse_overrides(base)
+                   if not o.is_sweep_override()]
+        primary = compose("config", overrides=singles, return_hydra_config=True)
+        params = [f"{k}={v}" for k, v in (primary.hydra.sweeper.get("params") or {}).items()]
+        jobs = BasicSweeper.split_arguments(parser.parse_overrides(params + base), None)[0]
+        for i, job in enumerate(jobs):
+            cfg = compose("config", overrides=[*job, "tracking.enabled=false",
+                                               "baseline.models=[]"])
+            try:
+                C.check(cfg)
+            except C.Incompatible:
+                continue
+            data, net0, *_ = app.build(cfg)
+            history = app.run(cfg)
+            rid = f"job{i:03d}"
+            row = {"run_id": rid, "run_name": " ".join(job), "impl": "nnfs", "baseline": None,
+                   "status": "FAILED" if history.status == "diverged" else "FINISHED",
+                   "outcome": "diverged" if history.status == "diverged" else "finished",
+                   "dataset": cfg.dataset.name, "activation": app._name(cfg.activation),
+                   "loss": app._name(cfg.loss), "features": cfg.features.name,
+                   "model.depth": int(cfg.model.depth), "model.width": int(cfg.model.width),
+                   "seed": int(cfg.seed), "optimizer.lr": float(cfg.optimizer.lr),
+                   **{k: _number(v) for k, v in app.axis_params(job).items()},
+                   **history.final, **studies.extra_metrics(name, net0, data, history)}
+            rows.append(row)
+            points += [(rid, key, epoch, float(v)) for key, values in history.metrics.items()
+                       for epoch, v in zip(history.epochs, values, strict=False)]
+            print(f"[{i + 1}/{len(jobs)}] {' '.join(job)} | {history.status}", flush=True)
+    return pd.DataFrame(rows), pd.DataFrame(points, columns=["run_id", "key", "step", "value"])
+
+
 def log_claims(uri: str, parent: str, name: str, verdicts: list[dict]) -> None:
     """claims.json on the parent run (what nnfs-report's Claims section reads) and a summary
     tag per verdict kind."""
@@ -138,6 +190,11 @@ def one(name: str, args, overrides: list[str]) -> tuple[int, list[dict], float, 
     uri = tracking.resolve_uri(args.tracking_uri)
     experiment = experiment_of(name, overrides)
     code, sweep = 0, args.sweep
+    if args.offline:
+        frame, histories = offline_runs(name, overrides)
+        verdicts = studies.verdicts(name, studies.derive(name, frame, histories))
+        print(show(name, verdicts), flush=True)
+        return 0, verdicts, time.perf_counter() - t0, None
     if sweep is None:
         if args.tracking_uri:
             os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri

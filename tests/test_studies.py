@@ -224,6 +224,7 @@ BREAKS = [
     ("vanishing_gradients", 2, lambda f: setv(f, "derived/epochs_to_loss", 5.0,
                                               activation="sigmoid", model__depth=10)),
     ("loss_choice", 0, lambda f: setv(f, "final/wrong_grad_ratio", 2.0, dataset="digits")),
+    ("loss_choice", 0, lambda f: setv(f, "final/wrong_grad_ratio", 3.0, dataset="xor", seed=1)),
     ("loss_choice", 1, lambda f: setv(f, "derived/epochs_to_acc", 10.0, dataset="digits",
                                       loss="mse")),
     ("optimizers", 0, lambda f: setv(f, "derived/epochs_to_loss", 9.0, opt_variant="momentum")),
@@ -440,3 +441,20 @@ def test_shrunken_study_end_to_end_logs_claims_the_report_reads(tmp_path):
     assert set(claims[1]["runs"]) <= set(sweep.runs["run_id"])
     assert sweep.parent["tags"]["study"] == "two_layer_xor"
     assert "two_layer_xor:" in out.stdout
+
+
+def test_offline_study_runs_the_real_configs_with_extra_metrics(capsys):
+    """The study's jobs in this process without MLflow: the extra metrics reach the verdicts."""
+    from nnfs import study_cli
+
+    frame, histories = study_cli.offline_runs(
+        "least_squares", ["train.epochs=60", "dataset.n_samples=200", "seed=0,1",
+                          "optimizer.lr=0.03,0.3,3.0"])
+    assert len(frame) == 6 and set(frame["optimizer.lr"]) == {0.03, 0.3, 3.0}
+    assert frame["final/gd_max_stable_lr"].notna().all()
+    assert set(histories["key"]) >= {"train/loss"}
+    got = studies.verdicts("least_squares", studies.derive("least_squares", frame, histories))
+    # 60 epochs stop lr 0.03 at 61 steps (censored), less than 10x the ~9 steps of lr 0.3:
+    # "does not hold" is what this shrunken run measures
+    assert [v["verdict"] for v in got] == [HOLDS, HOLDS, FAILS]
+    assert "0.030" in got[2]["measured"]
