@@ -182,6 +182,38 @@ def test_server_runs_on_postgresql_on_loopback_only(server):
     assert password.encode() not in cmdline and b"postgresql+psycopg2://nnfs@" in cmdline
 
 
+def test_concurrent_jobs_log_the_same_dataset(server):
+    """Jobs of a sweep that log the same dataset at the same moment: MLflow's server on
+    PostgreSQL races in its select-then-insert (2-6 of 8 requests failed with UniqueViolation
+    here); ``tracking.log_dataset`` retries, so every run gets its dataset input."""
+    import threading
+
+    from nnfs import tracking
+    from nnfs.data import load
+
+    data = load("moons", n_samples=60, seed=0)
+    client = tracking.get_client(server.uri)
+    for round_ in range(3):
+        exp = tracking.ensure_experiment(client, f"race-{round_}", server.uri)
+        runs = [client.create_run(exp).info.run_id for _ in range(8)]
+        barrier, errors = threading.Barrier(len(runs)), []
+
+        def log(run_id: str, barrier=barrier, errors=errors) -> None:
+            barrier.wait()
+            try:
+                tracking.log_dataset(client, run_id, data)
+            except Exception as exc:  # the assertion below names it
+                errors.append(repr(exc)[:200])
+
+        threads = [threading.Thread(target=log, args=(r,)) for r in runs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors
+        assert [len(client.get_run(r).inputs.dataset_inputs) for r in runs] == [1] * len(runs)
+
+
 def test_ray_sweep_into_the_server(server, tmp_path):
     """4 jobs as Ray tasks (local Ray, 2 CPUs) logging to the server: one parent, four
     FINISHED children with the axis params, per-epoch metrics and artifacts."""
