@@ -145,10 +145,28 @@ def build(cfg: DictConfig):
     return data, net, optimizer, schedule, fit_rng
 
 
+@dataclass
+class RunResult:
+    """What ``run`` made: the fit's History, the Dataset it used (the baselines fit on the same
+    split), and the MLflow run (None without tracking)."""
+
+    history: Any
+    data: Any
+    run_id: str | None = None
+    experiment_id: str | None = None
+    uri: str | None = None
+
+
 def run(cfg: DictConfig, info: JobInfo | None = None, *, callbacks=()):
-    """Train one configuration and track it (unless tracking is disabled); returns the
-    ``History``. Checks first, then data, model and optimizer, then (only then) the run.
+    """Train one configuration and track it (unless tracking is disabled); the ``History``.
     ``callbacks``: more ``cb(epoch, metrics)`` for the fit (a notebook's live plot, say)."""
+    return run_job(cfg, info, callbacks=callbacks).history
+
+
+def run_job(cfg: DictConfig, info: JobInfo | None = None, *, callbacks=()) -> RunResult:
+    """``run`` with everything it made (History, Dataset, run id): what the baselines need to
+    fit on the same split and log beside the nnfs run. Checks first, then data, model and
+    optimizer, then (only then) the MLflow run."""
     from nnfs.train import fit
 
     info = info or JobInfo(run_name=describe(cfg))
@@ -183,7 +201,9 @@ def run(cfg: DictConfig, info: JobInfo | None = None, *, callbacks=()):
         if job is not None:
             job.fail(exc)
         raise
-    return history
+    if job is None:
+        return RunResult(history, data)
+    return RunResult(history, data, job.run_id, job.experiment_id, job.uri)
 
 
 class TrackedJob:
@@ -324,7 +344,7 @@ def task(cfg: DictConfig) -> dict[str, Any]:
             log.info("%s skipped: %s", _job_label(info), exc)
             return {"outcome": "skipped", "reason": str(exc)}
     try:
-        history = run(cfg, info)
+        history = run_job(cfg, info).history
     except KeyboardInterrupt:
         raise
     except Exception as exc:
