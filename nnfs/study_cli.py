@@ -199,6 +199,8 @@ def one(name: str, args, overrides: list[str]) -> tuple[int, list[dict], float, 
         if args.tracking_uri:
             os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
         code, sweep = run_sweep(name, overrides, args.jobs)
+        if sweep is None and code == 0:  # the log did not name the parent: take the newest
+            sweep = "latest"
         if sweep is None:
             print(f"nnfs-study: error: the sweep of {name} did not start (exit {code})",
                   file=sys.stderr)
