@@ -458,3 +458,27 @@ def test_offline_study_runs_the_real_configs_with_extra_metrics(capsys):
     # "does not hold" is what this shrunken run measures
     assert [v["verdict"] for v in got] == [HOLDS, HOLDS, FAILS]
     assert "0.030" in got[2]["measured"]
+
+
+def test_cli_lists_and_rejects_bad_input(capsys):
+    from nnfs import study_cli
+
+    assert study_cli.main(["--list"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"{n}:" in out for n in studies.STUDIES)
+    assert study_cli.main(["nope"]) == 2
+    assert "study='nope' is not known; allowed: least_squares" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        study_cli.main(["separability", "--jobs", "0"])
+    assert "--jobs=0 is not valid" in capsys.readouterr().err
+    assert study_cli.experiment_of("tour", ["tracking.experiment=mine", "seed=1"]) == "mine"
+    assert study_cli.experiment_of("tour", ["seed=1"]) == "tour"
+
+
+def test_summary_markdown_has_one_row_per_claim_and_the_total_time():
+    from nnfs import study_cli
+
+    v = studies.verdicts("two_layer_xor", two_layer_xor())
+    md = study_cli.summary_markdown({"two_layer_xor": (v, 12.0), "tour": ([], 30.0)})
+    assert md.count("| two_layer_xor | ") == len(v) + 1  # claims + the seconds row
+    assert "| total | 42 |" in md
