@@ -410,12 +410,11 @@ def _pyfunc_class():
     ``__getattr__``), so cloudpickle stores it by reference, not by value."""
     global _PYFUNC_CLASS
     if _PYFUNC_CLASS is None:
+        # MLflow prints once per process "Add type hints to the `predict` method": its own
+        # filter forces it; type hints would make it convert the input (numpy in, numpy out)
         import mlflow.pyfunc
 
-        with warnings.catch_warnings():
-            # MLflow suggests type hints at class creation; a numpy array in and out needs none
-            warnings.simplefilter("ignore", UserWarning)
-            _PYFUNC_CLASS = _define_pyfunc(mlflow.pyfunc.PythonModel)
+        _PYFUNC_CLASS = _define_pyfunc(mlflow.pyfunc.PythonModel)
     return _PYFUNC_CLASS
 
 
