@@ -399,7 +399,7 @@ def _fit(net, cfg, X_train, y_train, X_test, y_test, X_val, y_val, *, optimizer,
     params_fast, grads_fast = {"flat": master.flat}, {"flat": gmaster}
     ranges = _layer_ranges(master)
     theta_prev = np.empty_like(master.flat)
-    lag = work.loss_and_grads
+    lag = work.loss_and_grads_prepared  # X and y were converted and checked once, above
     step_fn = optimizer.step
 
     hist = History()
@@ -425,7 +425,7 @@ def _fit(net, cfg, X_train, y_train, X_test, y_test, X_val, y_val, *, optimizer,
             # ---- gradient of the step (accumulated over its micro-batches)
             if len(group) == 1:
                 a, b, _ = group[0]
-                loss, _ = lag(Xe[a:b], ye[a:b], scale=scale, out=gdict,
+                loss, _ = lag(Xe[a:b], ye[a:b], gdict, scale=scale,
                               logits_out=None if Z is None else Z[a:b])
                 finite = math.isfinite(loss)
                 if finite:
@@ -438,8 +438,8 @@ def _fit(net, cfg, X_train, y_train, X_test, y_test, X_val, y_val, *, optimizer,
             else:
                 finite = True
                 for j, (a, b, w) in enumerate(group):
-                    micro_loss, _ = lag(Xe[a:b], ye[a:b], scale=scale * w,
-                                        out=gdict if j == 0 or mixed else mdict,
+                    micro_loss, _ = lag(Xe[a:b], ye[a:b], gdict if j == 0 or mixed else mdict,
+                                        scale=scale * w,
                                         logits_out=None if Z is None else Z[a:b])
                     if mixed:  # accumulate in float32: float16 sums lose bits and overflow
                         np.multiply(gflat, 1.0 / scale, out=gmaster if j == 0 else m32,

@@ -332,3 +332,18 @@ def test_large_layers_skip_the_transposed_copy_with_the_same_gradients():
     _, copied = net.loss_and_grads(X, y)
     for key in direct:
         np.testing.assert_allclose(direct[key], copied[key], rtol=1e-13, atol=1e-15)
+
+
+def test_loss_and_grads_prepared_equals_the_checked_entry():
+    from nnfs.core import losses
+
+    rng = np.random.default_rng(8)
+    net = MLP(3, [5], 4, task="multiclass", rng=rng, dtype=np.float32)
+    X, y = rng.normal(size=(11, 3)), rng.integers(0, 4, 11)
+    loss, grads = net.loss_and_grads(X, y, scale=2.0)
+    _, out = net.new_grads()
+    t = losses.targets(y, "multiclass", 4, np.float32, "cross_entropy")
+    loss_p, grads_p = net.loss_and_grads_prepared(X.astype(np.float32), t, out, scale=2.0)
+    assert loss_p == loss and grads_p is out
+    for key in grads:
+        np.testing.assert_array_equal(grads_p[key], grads[key])
