@@ -19,7 +19,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.linalg import blas as _blas
 
+_AXPY = {np.dtype(np.float32): _blas.saxpy, np.dtype(np.float64): _blas.daxpy}
 _CHUNK = 1 << 14  # elements per piece of Adam's update: 6 float64 arrays of it fit in L2 (768 kB)
 
 
@@ -114,11 +116,9 @@ class Adam:
             # fewer passes over the parameters (torch's algebra)
             step_size, eps = lr * math.sqrt(bc2) / bc1, self.eps * math.sqrt(bc2)
             m, v = st["m"], st["v"]
-            if not (p.flags.c_contiguous and g.flags.c_contiguous):  # no flat views: one piece
-                self._update(p, g, m, v, np.empty(p.shape, tmp.dtype),
-                             np.empty(p.shape, tmp.dtype), step_size, eps, wd)
-                continue
-            p1, g1, m1, v1 = p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1)
+            # flat 1-D views (a copy of p, written back below, when p is not contiguous)
+            p1 = p.reshape(-1) if p.flags.c_contiguous else p.flatten()
+            g1, m1, v1 = np.ravel(g), m.reshape(-1), v.reshape(-1)
             # in cache-sized chunks: the dozen passes of the update then run over data held in
             # the L2 cache instead of streaming 6 arrays from memory for each pass (1.1 M
             # parameters, float64: 11 -> 8 ms per step measured); each element sees exactly
@@ -127,23 +127,29 @@ class Adam:
                 b = min(a + _CHUNK, p1.size)
                 self._update(p1[a:b], g1[a:b], m1[a:b], v1[a:b], tmp[:b - a], den[:b - a],
                              step_size, eps, wd)
+            if not p.flags.c_contiguous:
+                p[...] = p1.reshape(p.shape)
 
     def _update(self, p, g, m, v, tmp, den, step_size, eps, wd) -> None:
-        # one piece of the update; tmp and den are scratch of p's shape in the moments' dtype
+        # one 1-D piece of the update; tmp and den are scratch in the moments' dtype.  BLAS axpy
+        # (y ← y + a·x, in place) does in one pass what numpy does in two (a scaled temporary,
+        # then an add): 12 passes become 9 (1.1 M params: 6.1-6.7 -> 5.7 ms; 4.4 K: 25 -> 20 µs)
         b1, b2 = self.beta1, self.beta2
+        axpy = _AXPY[m.dtype]
         if wd and not self.decoupled:
             g = np.add(g, np.multiply(p, wd, out=tmp), out=den)  # g ← g + wd·p (a copy)
         m *= b1
-        m += np.multiply(g, 1.0 - b1, out=tmp)  # m ← β1 m + (1 − β1) g
+        axpy(g, m, a=1.0 - b1)  # m ← β1 m + (1 − β1) g
         v *= b2
-        np.multiply(g, g, out=tmp)
-        tmp *= 1.0 - b2
-        v += tmp  # v ← β2 v + (1 − β2) g²
+        axpy(np.multiply(g, g, out=tmp), v, a=1.0 - b2)  # v ← β2 v + (1 − β2) g²
         np.sqrt(v, out=den)
         den += eps
         np.divide(m, den, out=tmp)
-        tmp *= step_size
-        p -= tmp
+        if p.dtype == tmp.dtype:
+            axpy(tmp, p, a=-step_size)  # p ← p − step · m / (√v + eps)
+        else:  # float16 parameters, float32 moments
+            tmp *= step_size
+            p -= tmp
 
 
 class AdamW(Adam):
