@@ -45,6 +45,25 @@ group_alive() {  # is any live process left in process group $1 ?
   ps -eo pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
 }
 
+# The PID recorded in $DIR/<name>.pid if that process still runs AND is ours (a PID file left
+# by a reboot may name an unrelated process now: never signal that one), else nothing.
+recorded() {
+  local f="$DIR/$1.pid" pid
+  [[ -f "$f" ]] || return 0
+  pid="$(cat "$f")"
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 0
+  case "$1" in
+    postgres)  # the postmaster runs with -D <our data folder>
+      alive "$pid" && [[ "$(ps -o args= -p "$pid" 2>/dev/null)" == *"$PGDATA"* ]] \
+        && echo "$pid" ;;
+    mlflow)  # a process group of mlflow server / its uvicorn workers
+      ps -eo pgid=,stat=,args= | awk -v g="$pid" \
+        '$1 == g && $2 !~ /^Z/ && /mlflow/ { found = 1 } END { exit !found }' \
+        && echo "$pid" ;;
+  esac
+  return 0
+}
+
 find_pg_bin() {
   if [[ -n "${PG_BIN:-}" ]]; then
     [[ -x "$PG_BIN/initdb" ]] || die "PG_BIN=$PG_BIN has no initdb; allowed: PostgreSQL's bin folder"
@@ -114,10 +133,9 @@ init_postgres() {
 }
 
 start_postgres() {
-  if [[ -f "$DIR/postgres.pid" ]] && alive "$(cat "$DIR/postgres.pid")"; then
-    say "PostgreSQL already runs (PID $(cat "$DIR/postgres.pid"))"; return
-  fi
-  check_port NNFS_PG_PORT "$PG_PORT"
+  local pid
+  pid="$(recorded postgres)"
+  if [[ -n "$pid" ]]; then say "PostgreSQL already runs (PID $pid)"; return; fi
   init_postgres
   # loopback only, no Unix socket (nothing written outside $DIR)
   as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PG_DIR/server.log" -w -t "$TIMEOUT" \
@@ -142,10 +160,9 @@ http_ok() {  # GET http://127.0.0.1:$1/health answers 200?
 }
 
 start_mlflow() {
-  if [[ -f "$DIR/mlflow.pid" ]] && group_alive "$(cat "$DIR/mlflow.pid")"; then
-    say "MLflow server already runs (PID $(cat "$DIR/mlflow.pid"))"; return
-  fi
-  check_port NNFS_MLFLOW_PORT "$MLFLOW_PORT"
+  local running
+  running="$(recorded mlflow)"
+  if [[ -n "$running" ]]; then say "MLflow server already runs (PID $running)"; return; fi
   mkdir -p "$DIR/artifacts"
   # the driver is named: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, not psycopg2.
   # setsid: the server and its uvicorn workers form one process group whose id is the PID we
@@ -190,11 +207,16 @@ start() {
   chmod 755 "$DIR"  # the postgres user must reach postgres/ inside it
   find_pg_bin
   find_mlflow
-  if [[ -f "$DIR/server.env" ]] && [[ -f "$DIR/mlflow.pid" || -f "$DIR/postgres.pid" ]]; then
+  if [[ -f "$DIR/server.env" && -n "$(recorded postgres)$(recorded mlflow)" ]]; then
     # a running server keeps its ports
     # shellcheck disable=SC1091
     source "$DIR/server.env"
   fi
+  # both ports are checked before anything starts
+  [[ -n "$(recorded postgres)" ]] || check_port NNFS_PG_PORT "$PG_PORT"
+  [[ -n "$(recorded mlflow)" ]] || check_port NNFS_MLFLOW_PORT "$MLFLOW_PORT"
+  [[ "$PG_PORT" != "$MLFLOW_PORT" ]] \
+    || die "NNFS_PG_PORT=$PG_PORT equals NNFS_MLFLOW_PORT; allowed: two different ports"
   printf 'MLFLOW_PORT=%s\nPG_PORT=%s\n' "$MLFLOW_PORT" "$PG_PORT" > "$DIR/server.env"
   # a failed start stops what it started (and only that)
   STARTED=""
@@ -223,14 +245,14 @@ wait_gone() {  # $1 test command, $2 what; waits up to 30 s
 }
 
 stop_all() {  # [mlflow] [postgres]: what to stop (default both)
-  local failed=0 pid which="${*:-mlflow postgres}"
+  local failed=0 pid which="${*:-mlflow postgres}" ports=""
   if [[ -f "$DIR/server.env" ]]; then
     # shellcheck disable=SC1091
     source "$DIR/server.env"
   fi
   if [[ "$which" == *mlflow* && -f "$DIR/mlflow.pid" ]]; then
-    pid="$(cat "$DIR/mlflow.pid")"
-    if group_alive "$pid"; then
+    pid="$(recorded mlflow)"
+    if [[ -n "$pid" ]]; then
       kill -TERM -- "-$pid" 2>/dev/null || true
       if ! wait_gone "group_alive $pid"; then
         say "MLflow server (process group $pid) ignored SIGTERM for 30 s: SIGKILL"
@@ -238,12 +260,15 @@ stop_all() {  # [mlflow] [postgres]: what to stop (default both)
         wait_gone "group_alive $pid" || { say "process group $pid is still alive"; failed=1; }
       fi
       say "MLflow server stopped (PID $pid)"
+      ports="$MLFLOW_PORT"
+    else
+      say "no MLflow server of ours runs (stale $DIR/mlflow.pid removed)"
     fi
     rm -f "$DIR/mlflow.pid" "$DIR/uri"
   fi
   if [[ "$which" == *postgres* && -f "$DIR/postgres.pid" ]]; then
-    pid="$(cat "$DIR/postgres.pid")"
-    if alive "$pid"; then
+    pid="$(recorded postgres)"
+    if [[ -n "$pid" ]]; then
       find_pg_bin
       as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w -t 60 stop >/dev/null 2>&1 \
         || kill -TERM "$pid" 2>/dev/null || true
@@ -253,13 +278,14 @@ stop_all() {  # [mlflow] [postgres]: what to stop (default both)
         wait_gone "alive $pid" || { say "PID $pid is still alive"; failed=1; }
       fi
       say "PostgreSQL stopped (PID $pid)"
+      ports="$ports $PG_PORT"
+    else
+      say "no PostgreSQL of ours runs (stale $DIR/postgres.pid removed)"
     fi
     rm -f "$DIR/postgres.pid"
   fi
   local port
-  [[ "$which" == *mlflow* ]] && port="$MLFLOW_PORT" || port=""
-  [[ "$which" == *postgres* ]] && port="$port $PG_PORT"
-  for port in $port; do
+  for port in $ports; do  # what we stopped must have let go of its port
     if ! wait_gone "port_open $port"; then say "port $HOST:$port is still open"; failed=1; fi
   done
   return "$failed"
@@ -268,11 +294,12 @@ stop_all() {  # [mlflow] [postgres]: what to stop (default both)
 status() {
   [[ -f "$DIR/server.env" ]] && source "$DIR/server.env"
   local up=0
-  if [[ -f "$DIR/postgres.pid" ]] && alive "$(cat "$DIR/postgres.pid")"; then
-    echo "PostgreSQL: running, PID $(cat "$DIR/postgres.pid"), $HOST:$PG_PORT"; up=1
+  local pid
+  pid="$(recorded postgres)"
+  if [[ -n "$pid" ]]; then echo "PostgreSQL: running, PID $pid, $HOST:$PG_PORT"; up=1
   else echo "PostgreSQL: stopped"; fi
-  if [[ -f "$DIR/mlflow.pid" ]] && group_alive "$(cat "$DIR/mlflow.pid")"; then
-    echo "MLflow server: running, PID $(cat "$DIR/mlflow.pid"), http://$HOST:$MLFLOW_PORT"; up=1
+  pid="$(recorded mlflow)"
+  if [[ -n "$pid" ]]; then echo "MLflow server: running, PID $pid, http://$HOST:$MLFLOW_PORT"; up=1
   else echo "MLflow server: stopped"; fi
   echo "data: $DIR"
   [[ "$up" == 1 ]]
