@@ -118,7 +118,7 @@ init_postgres() {
   say "creating a PostgreSQL cluster in $PGDATA"
   mkdir -p "$PG_DIR"
   local pw pwfile
-  pw="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' | head -c 32)"
+  pw="$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"  # 128 random bits, in hex
   umask 077
   printf '%s:*:*:%s:%s\n' "$HOST" "$DB_USER" "$pw" > "$DIR/pgpass"
   pwfile="$PG_DIR/initdb.pw"
