@@ -122,6 +122,7 @@ class JobInfo:
     choices: dict[str, str] = field(default_factory=dict)
     parent_run_id: str | None = None
     sweep_dir: str = ""
+    job_dir: str = ""
     job_num: int | None = None
     n_jobs: int | None = None
     progress: bool = False
@@ -224,6 +225,8 @@ class TrackedJob:
                 "tracking_uri": tracking.redact(self.uri)}
         if info.sweep_dir:
             tags["sweep_dir"] = info.sweep_dir
+        if info.job_dir:
+            tags["job_dir"] = info.job_dir
         if info.job_num is not None:
             tags["job_num"] = str(info.job_num)
         self.start_ms = int(time.time() * 1000)
@@ -333,7 +336,8 @@ def task(cfg: DictConfig) -> dict[str, Any]:
     info = JobInfo(run_name=name, axes=typed, choices=choices,
                    parent_run_id=(os.environ.get(tracking.PARENT_ENV) or None)
                    if multirun else None,
-                   sweep_dir=str(hc.runtime.output_dir) if multirun else "",
+                   sweep_dir=os.path.abspath(str(hc.sweep.dir)) if multirun else "",
+                   job_dir=str(hc.runtime.output_dir),
                    job_num=hc.job.num if multirun else None,
                    n_jobs=int(n_jobs) if n_jobs else None, progress=not multirun)
     t0 = time.perf_counter()
@@ -357,8 +361,7 @@ def task(cfg: DictConfig) -> dict[str, Any]:
     seconds = time.perf_counter() - t0
     metric = next((k for k in ("final/test_acc", "final/test_rmse") if k in history.final), "")
     value = history.final.get(metric, float("nan"))
-    extra = f" ({history.reason})" \
-        if history.status == "diverged" else ""
+    extra = f" ({history.reason})" if history.status == "diverged" else ""
     if multirun:
         log.info("%s | %s | %s=%.4f | %.1f s | %s%s", _job_label(info), cfg.dataset.name,
                  metric.split("/")[-1], value, seconds, history.status, extra)

@@ -184,7 +184,9 @@ def _check_2x2_sweep(uri: str, epochs: int) -> None:
         assert figures == {"figures/decision_boundary.png", "figures/learning_curves.png",
                            "figures/grad_norms.png"}
         assert c.data.tags["outcome"] == "finished"
+        assert c.data.tags["sweep_dir"] == parent.data.tags["sweep_dir"]
         assert c.data.tags["sweep_dir"].startswith(str(Path.cwd()))
+        assert c.data.tags["job_dir"].startswith(c.data.tags["sweep_dir"])
 
 
 def test_sweep_with_the_basic_launcher(store, tmp_path):
