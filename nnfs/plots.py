@@ -261,6 +261,8 @@ def grad_norms(epochs: Sequence[int], metrics: Mapping[str, Sequence[float]], *,
     title = title or "gradient norm per layer"
     key = ("grad_norms", tuple(names), positive)
     if reuse and (fig := _reuse(key, x, metrics, title)) is not None:
+        if positive:
+            _clamp_log(fig.axes[0], [metrics[k] for k in names])
         return fig
     fig = new_figure(4.0, 2.6)
     ax = fig.add_axes((0.13, 0.17, 0.70, 0.70))
@@ -276,6 +278,18 @@ def grad_norms(epochs: Sequence[int], metrics: Mapping[str, Sequence[float]], *,
                                f" L{i}" + (" out" if i == n - 1 else ""), fontsize=6,
                                color=color, va="center", clip_on=False)
     text = _style(ax, title, log=positive)
+    if positive:
+        _clamp_log(ax, [metrics[k] for k in names])
     if reuse:
         _TEMPLATES[key] = (fig, {"lines": lines, "labels": labels, "title": text})
     return fig
+
+
+def _clamp_log(ax, series, decades: float = 16.0) -> None:
+    """Show at most ``decades`` orders of magnitude below the largest value: one exactly
+    vanished step (a 1e-150 norm) would otherwise squash every other line into one."""
+    values = np.concatenate([np.asarray(v, dtype=float).ravel() for v in series])
+    values = values[np.isfinite(values) & (values > 0)]
+    if values.size:
+        top = values.max()
+        ax.set_ylim(max(values.min(), top * 10.0 ** -decades) / 2, top * 2)
