@@ -192,7 +192,7 @@ def gradients(runs: pd.DataFrame, hist: pd.DataFrame, axes: dict[str, list]) -> 
     depth = max(nnfs["model.depth"])
     deep = nnfs[nnfs["model.depth"] == depth]
     data = hist[hist["run_id"].isin(deep["run_id"]) & hist["key"].str.startswith("grad_norm/")]
-    if data.empty:
+    if data.empty or depth < 1:  # one layer: nothing to compare it with
         return None
     data = data[data["step"] == data.groupby("run_id")["step"].transform("min")].copy()
     data["layer"] = data["key"].str.extract(r"(\d+)$")[0].astype(int)
