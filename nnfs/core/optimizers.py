@@ -22,6 +22,7 @@ import numpy as np
 from scipy.linalg import blas as _blas
 
 _AXPY = {np.dtype(np.float32): _blas.saxpy, np.dtype(np.float64): _blas.daxpy}
+_ROT = {np.dtype(np.float32): _blas.srot, np.dtype(np.float64): _blas.drot}
 _CHUNK = 1 << 14  # elements per piece of Adam's update: 6 float64 arrays of it fit in L2 (768 kB)
 
 
@@ -132,16 +133,18 @@ class Adam:
 
     def _update(self, p, g, m, v, tmp, den, step_size, eps, wd) -> None:
         # one 1-D piece of the update; tmp and den are scratch in the moments' dtype.  BLAS axpy
-        # (y ← y + a·x, in place) does in one pass what numpy does in two (a scaled temporary,
-        # then an add): 12 passes become 9 (1.1 M params: 6.1-6.7 -> 5.7 ms; 4.4 K: 25 -> 20 µs)
+        # (y ← y + a·x, in place) does in one call what numpy does in two (a scaled temporary,
+        # then an add), and BLAS rot (x ← c·x + s·y, y ← c·y − s·x) makes v's update one pass
+        # (y is scratch): 12 passes become 8 (1.1 M params: 8.0 -> 7.5 ms; 4.4 K: 24.7 -> 20.6 µs,
+        # medians of 15 alternated repeats on a loaded machine)
         b1, b2 = self.beta1, self.beta2
         axpy = _AXPY[m.dtype]
         if wd and not self.decoupled:
             g = np.add(g, np.multiply(p, wd, out=tmp), out=den)  # g ← g + wd·p (a copy)
         m *= b1
         axpy(g, m, a=1.0 - b1)  # m ← β1 m + (1 − β1) g
-        v *= b2
-        axpy(np.multiply(g, g, out=tmp), v, a=1.0 - b2)  # v ← β2 v + (1 − β2) g²
+        _ROT[v.dtype](v, np.multiply(g, g, out=tmp), b2, 1.0 - b2, overwrite_x=1,
+                      overwrite_y=1)  # v ← β2 v + (1 − β2) g²  (tmp is overwritten with junk)
         np.sqrt(v, out=den)
         den += eps
         np.divide(m, den, out=tmp)
