@@ -396,7 +396,8 @@ def end_run(client, run_id: str, status: str = "FINISHED",
 
 def error_tags(exc: BaseException) -> dict[str, str]:
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return {"outcome": "error", "error": f"{type(exc).__name__}: {exc}"[:500],
+    outcome = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
+    return {"outcome": outcome, "error": f"{type(exc).__name__}: {exc}"[:500],
             "error_traceback": tb[-MAX_TAG_VALUE:]}
 
 

@@ -279,3 +279,40 @@ def test_a_study_grid_in_the_sweeper_params_is_expanded_and_named(tmp_path, monk
         "activation": ["relu", "tanh"], "dataset": ["xor"], "seed": ["1", "2"]}
     with pytest.raises(SystemExit):
         app.preflight(["-m", "+experiment=mini", "optimizer.lr=-1"])
+
+
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]],
+                         ids=["basic", "joblib"])
+def test_ctrl_c_leaves_no_run_running(store, tmp_path, launcher):
+    """SIGINT in the launching process mid-sweep: exit 130, the parent and every child that
+    had started end KILLED (a joblib worker stopped mid-job cannot end its own run)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from conftest import NNFS_TRAIN
+
+    cmd = [str(NNFS_TRAIN), "-m", "seed=0,1,2,3", "optimizer=sgd", "train.epochs=400",
+           "tracking.log_model=false", "baseline=none", *launcher]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=dict(os.environ), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:  # until the children of the first jobs exist
+            if sum(r.info.status == "RUNNING" for r in all_runs(store)) >= 2:
+                break
+            time.sleep(0.3)
+        else:
+            pytest.fail("the sweep never started its runs")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    runs = all_runs(store)
+    assert runs and all(r.info.status != "RUNNING" for r in runs)
+    parent = [r for r in runs if r.data.tags.get("kind") == "sweep"][0]
+    assert parent.info.status == "KILLED"
+    assert {r.data.tags.get("outcome") for r in runs if r.info.status == "KILLED"} == {
+        "interrupted"}
