@@ -36,8 +36,9 @@ def check(task: str, loss: str) -> None:
 
 
 def _total(x: np.ndarray) -> float:
-    # float16 sums overflow at 65504: accumulate them in float32
-    return float(x.sum(dtype=np.float32 if x.dtype == np.float16 else None))
+    # float16 sums overflow at 65504: accumulate them in float32.  np.add.reduce is what
+    # ndarray.sum calls, without its Python wrapper (~1 µs per step saved)
+    return float(np.add.reduce(x, axis=None, dtype=np.float32 if x.dtype == np.float16 else None))
 
 
 # ------------------------------------------------------------------ links

@@ -119,7 +119,7 @@ class Adam:
             m, v = st["m"], st["v"]
             # flat 1-D views (a copy of p, written back below, when p is not contiguous)
             p1 = p.reshape(-1) if p.flags.c_contiguous else p.flatten()
-            g1, m1, v1 = np.ravel(g), m.reshape(-1), v.reshape(-1)
+            g1, m1, v1 = g.ravel(), m.reshape(-1), v.reshape(-1)  # the method: no Python wrapper
             # in cache-sized chunks: the dozen passes of the update then run over data held in
             # the L2 cache instead of streaming 6 arrays from memory for each pass (1.1 M
             # parameters, float64: 11 -> 8 ms per step measured); each element sees exactly
