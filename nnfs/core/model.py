@@ -26,9 +26,11 @@ from nnfs.core.layers import Dense, FoldedDense, SwiGLU, stacked_view
 
 DTYPES = ("float16", "float32", "float64")
 _MAX_WORKSPACES = 4  # batch sizes kept: the full batch, the last partial batch, a few more
-_FORWARD_CHUNK = 2048  # rows per pass of forward(X, out=): activations stay in the L2 cache
-# (2,500 test rows of 64-64: 2 chunks of 1,250 took 843 µs f64 / 418 µs f32, 5 of 500 869 / 497,
-# one of 2,500 931 / 414)
+_FORWARD_CHUNK = 512  # rows per pass of forward(X, out=).  Alone, larger chunks are faster (2,500
+# moons test rows, 64-64: 2 x 1,250 rows 843 µs f64, 5 x 500 869 µs), but inside the fit loop
+# their buffers push the training step's working set out of the L2 cache: the evaluation cost
+# 0.80-0.88 ms per epoch with 512, 1.10-1.12 with 1,024-2,048, 1.04-1.10 with 256-384 (f64;
+# f32 0.51-0.65 against 0.72-0.78)
 
 
 def _dtype(dtype) -> np.dtype:
@@ -169,7 +171,7 @@ class MLP:
         """Raw outputs (logits) of shape (batch, n_out) for X (batch, n_in); a fresh array.
 
         With ``out`` (an array (batch, n_out) of the model's dtype) the logits are written into
-        it and it is returned: the pass then runs in equal chunks of at most 2,048 rows through
+        it and it is returned: the pass then runs in equal chunks of at most 512 rows through
         the workspace buffers, allocating nothing (the fit loop's evaluation of a split every
         epoch; measured 20 % faster than the allocating pass on 2,500 rows of 64-64).
         """
