@@ -339,7 +339,7 @@ def test_train_acc_is_the_running_accuracy_of_the_epochs_batches():
     assert h.metrics["train/acc"] == [np.mean(net.predict(X) == y)] * 2
 
 
-def test_train_rmse_is_running_too_and_left_out_with_train_metrics_false():
+def test_train_rmse_is_a_running_figure_too():
     X, y = linreg()
     net = MLP(3, [8], 1, task="regression", loss="mse", rng=np.random.default_rng(0))
     h = fit(net, (X, y), optimizer="sgd", epochs=1, lr=1e-300, batch_size=32)
