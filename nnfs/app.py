@@ -192,6 +192,11 @@ def run_job(cfg: DictConfig, info: JobInfo | None = None, *, callbacks=()) -> Ru
                       validation_fraction=float(tr.validation_fraction),
                       patience=int(tr.patience), rng=fit_rng, callbacks=callbacks,
                       eval_every=int(tr.eval_every), threads=int(tr.threads))
+        study = info.choices.get("experiment")
+        if study:  # a study's extra final/* numbers; fit trained a copy, net is the initial model
+            from nnfs import studies
+
+            history.final.update(studies.extra_metrics(study, net, data, history))
         if bar is not None:
             bar.close()
         if job is not None:
@@ -348,7 +353,8 @@ def task(cfg: DictConfig) -> dict[str, Any]:
             log.info("%s skipped: %s", _job_label(info), exc)
             return {"outcome": "skipped", "reason": str(exc)}
     try:
-        history = run_job(cfg, info).history
+        result = run_job(cfg, info)
+        history = result.history
     except KeyboardInterrupt:
         raise
     except Exception as exc:
@@ -358,6 +364,10 @@ def task(cfg: DictConfig) -> dict[str, Any]:
         log.error("%s FAILED (%s: %s) after %.1f s", _job_label(info), type(exc).__name__,
                   exc, time.perf_counter() - t0, exc_info=True)
         return {"outcome": "error", "error": f"{type(exc).__name__}: {exc}"}
+    if cfg.baseline.models:  # sibling sklearn runs; a failing baseline never fails the job
+        from nnfs import baseline_runs
+
+        baseline_runs.run_for_job(cfg, info, result)
     seconds = time.perf_counter() - t0
     metric = next((k for k in ("final/test_acc", "final/test_rmse") if k in history.final), "")
     value = history.final.get(metric, float("nan"))
@@ -414,6 +424,10 @@ class SweepCallback(Callback):
                       "tracking_uri": tracking.redact(uri)})
             _ACTIVE_PARENT.update(uri=uri, run_id=self.parent, experiment_id=exp)
             env[tracking.PARENT_ENV] = self.parent
+            # remote workers (Ray, SLURM) log to this store, not to their machine's default;
+            # not a URI with a password: env_set is written into every job's .hydra/ folder
+            if tracking.redact(uri) == uri:
+                env["MLFLOW_TRACKING_URI"] = uri
             log.info("MLflow parent run %s in experiment '%s' (%s)", self.parent,
                      config.tracking.experiment, tracking.redact(uri))
         # the launchers compose each job from the master config plus these Hydra overrides:
@@ -658,22 +672,36 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         _kill_parent()
         raise SystemExit(130) from None
+    except BaseException as exc:
+        # the launcher itself failed (Ray cannot connect, a worker died): Hydra printed the
+        # error and exits; the parent (still active: on_multirun_end never ran) ends FAILED
+        if _ACTIVE_PARENT:
+            _kill_parent("FAILED", tracking.error_tags(_root_cause(exc)))
+        raise
     finally:
         sys.argv = saved
 
 
-def _kill_parent() -> None:
+def _root_cause(exc: BaseException) -> BaseException:
+    """The error behind Hydra's ``sys.exit(1)`` (raised while handling it: its context)."""
+    while isinstance(exc, SystemExit) and exc.__context__ is not None:
+        exc = exc.__context__
+    return exc
+
+
+def _kill_parent(status: str = "KILLED", tags: dict[str, str] | None = None) -> None:
     """Ctrl-C in the launching process: the parent and its children still RUNNING (a joblib
-    worker killed mid-job cannot end its own run) end KILLED."""
+    worker killed mid-job cannot end its own run) end KILLED; a failed launcher: FAILED with
+    its error."""
+    tags = tags or {"outcome": "interrupted"}
     if _ACTIVE_PARENT:
         try:
             client = tracking.get_client(_ACTIVE_PARENT["uri"])
             for run in tracking.child_runs(client, _ACTIVE_PARENT["experiment_id"],
                                            _ACTIVE_PARENT["run_id"],
                                            filter_string="attributes.status = 'RUNNING'"):
-                tracking.end_run(client, run.info.run_id, "KILLED", {"outcome": "interrupted"})
-            tracking.end_run(client, _ACTIVE_PARENT["run_id"], "KILLED",
-                             {"outcome": "interrupted"})
+                tracking.end_run(client, run.info.run_id, status, tags)
+            tracking.end_run(client, _ACTIVE_PARENT["run_id"], status, tags)
         finally:
             _ACTIVE_PARENT.clear()
 
