@@ -20,6 +20,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,8 @@ EXIT_BAD_CONFIG = 2
 
 # what the launching process learnt before Hydra started (read by the sweep callback)
 _PREFLIGHT: dict[str, Any] = {}
+# config_hash of every job of the command (preflight), to count what a resumed sweep skips
+_JOB_HASHES: list[str] = []
 # the sweep's parent run, so that Ctrl-C in the launching process can end it KILLED
 _ACTIVE_PARENT: dict[str, str] = {}
 
@@ -200,7 +203,10 @@ def run_job(cfg: DictConfig, info: JobInfo | None = None, *, callbacks=()) -> Ru
         if bar is not None:
             bar.close()
         if job is not None:
-            job.finish(history)
+            try:
+                job.finish(history)
+            except Exception as exc:  # the store failed after the fit: keep the result
+                raise TrackingLost(job, history, exc) from exc
     except BaseException as exc:
         if bar is not None:
             bar.close()
@@ -227,13 +233,14 @@ class TrackedJob:
         tags = {"impl": "nnfs", "kind": "run", "dataset": data.name, "task": data.task,
                 "separable": data.meta.get("separable", "unknown"),
                 "config_hash": tracking.config_hash(flat),
-                "tracking_uri": tracking.redact(self.uri)}
+                "tracking_uri": tracking.redact(self.uri), **tracking.runtime_tags()}
         if info.sweep_dir:
             tags["sweep_dir"] = info.sweep_dir
         if info.job_dir:
             tags["job_dir"] = info.job_dir
         if info.job_num is not None:
             tags["job_num"] = str(info.job_num)
+        self.params, self.tags = params, tags  # kept for an offline copy (nnfs.sync)
         self.start_ms = int(time.time() * 1000)
         self.run_id = tracking.start_child_run(
             self.client, self.experiment_id, run_name=info.run_name,
@@ -273,12 +280,45 @@ class TrackedJob:
             tags["model_uri"] = tracking.log_pyfunc(self.uri, run_id, net, data.X_test[:5])
         tracking.end_run(client, run_id, "FINISHED", tags)
 
+    def save_offline(self, history) -> Path:
+        """The trained result in ``<job dir>/offline/`` for ``nnfs-sync``; its folder."""
+        from nnfs import sync
+
+        cfg = self.cfg
+        status = "FAILED" if history.status == "diverged" else "FINISHED"
+        end_tags = {"outcome": history.status, "epochs_run": str(history.n_epochs)}
+        run = {"run_name": self.info.run_name, "experiment": cfg.tracking.experiment,
+               "uri": self.uri, "params": self.params, "tags": self.tags,
+               "parent_run_id": self.info.parent_run_id, "run_id": self.run_id,
+               "status": status, "end_tags": end_tags,
+               "log_model": bool(cfg.tracking.log_model)}
+        folder = Path(self.info.job_dir or os.getcwd()) / sync.OFFLINE
+        return sync.save_offline(folder, history=history, run=run,
+                                 config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
+                                 X_example=self.data.X_test[:5])
+
     def fail(self, exc: BaseException) -> None:
+        if isinstance(exc, TrackingLost):
+            exc = exc.__cause__ or exc
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
         try:
             tracking.end_run(self.client, self.run_id, status, tracking.error_tags(exc))
         except Exception as exc2:  # the store itself failed: say so, keep the first error
             log.error("could not end run %s as %s: %s", self.run_id, status, exc2)
+
+
+class TrackingLost(RuntimeError):
+    """The store failed after the fit: the result went to ``<job dir>/offline/`` instead."""
+
+    def __init__(self, job: TrackedJob, history, exc: BaseException):
+        detail = tracking.redact(str(exc)).splitlines()[0][:300] if str(exc) else ""
+        try:
+            folder = job.save_offline(history)
+            where = f"the trained result is saved in {folder}; upload it with: nnfs-sync {folder}"
+        except Exception as exc2:  # the disk too: say so, the first error stays the cause
+            where = f"and saving it offline failed too ({type(exc2).__name__}: {exc2})"
+        super().__init__(f"tracking failed after the fit ({type(exc).__name__}: {detail}); "
+                         f"{where}")
 
 
 def _finite(net) -> bool:
@@ -352,6 +392,10 @@ def task(cfg: DictConfig) -> dict[str, Any]:
         except C.Incompatible as exc:
             log.info("%s skipped: %s", _job_label(info), exc)
             return {"outcome": "skipped", "reason": str(exc)}
+        done = _finished_before(cfg)
+        if done:
+            log.info("%s resumed: FINISHED before as run %s", _job_label(info), done)
+            return {"outcome": "resumed", "run_id": done}
     try:
         result = run_job(cfg, info)
         history = result.history
@@ -362,7 +406,7 @@ def task(cfg: DictConfig) -> dict[str, Any]:
             raise
         # the child is FAILED with the error; the sweep goes on (a raise would stop joblib)
         log.error("%s FAILED (%s: %s) after %.1f s", _job_label(info), type(exc).__name__,
-                  exc, time.perf_counter() - t0, exc_info=True)
+                  exc, time.perf_counter() - t0, exc_info=not isinstance(exc, TrackingLost))
         return {"outcome": "error", "error": f"{type(exc).__name__}: {exc}"}
     if cfg.baseline.models:  # sibling sklearn runs; a failing baseline never fails the job
         from nnfs import baseline_runs
@@ -380,6 +424,20 @@ def task(cfg: DictConfig) -> dict[str, Any]:
                  value, history.final.get("time/fit_s", float("nan")), seconds,
                  history.status, extra)
     return {"outcome": history.status, metric: value, "seconds": seconds}
+
+
+def _finished_before(cfg: DictConfig) -> str | None:
+    """With ``resume`` (the default), the id of a FINISHED run of this very configuration
+    (same ``config_hash``: resolved config and seed) in the experiment, else None."""
+    if not cfg.get("resume", True) or not cfg.tracking.enabled:
+        return None
+    uri = tracking.resolve_uri(cfg.tracking.uri)
+    client = tracking.get_client(uri)
+    exp = client.get_experiment_by_name(cfg.tracking.experiment)
+    if exp is None:
+        return None
+    return tracking.finished_run(client, exp.experiment_id,
+                                 tracking.config_hash(C.flatten(C.to_dict(cfg))))
 
 
 def _job_label(info: JobInfo) -> str:
@@ -402,6 +460,7 @@ class SweepCallback(Callback):
     def __init__(self) -> None:
         self.parent: str | None = None
         self.t0 = 0.0
+        self.resumed = 0
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.t0 = time.perf_counter()
@@ -414,6 +473,7 @@ class SweepCallback(Callback):
             uri = tracking.resolve_uri(config.tracking.uri)
             client = tracking.get_client(uri)
             exp = tracking.ensure_experiment(client, config.tracking.experiment, uri)
+            self.resumed = _resume(client, exp, config)
             sweep_dir = os.path.abspath(str(config.hydra.sweep.dir))
             launcher = config.hydra.runtime.choices.get("hydra/launcher", "basic")
             self.parent = tracking.start_parent_run(
@@ -421,6 +481,7 @@ class SweepCallback(Callback):
                 tags={"sweep_dir": sweep_dir, "overrides": " ".join(overrides),
                       "grid": grid, "n_jobs": n_jobs, "launcher": launcher,
                       "skipped": len(_PREFLIGHT.get("skipped", [])),
+                      "resumed": self.resumed, **tracking.runtime_tags(),
                       "tracking_uri": tracking.redact(uri)})
             _ACTIVE_PARENT.update(uri=uri, run_id=self.parent, experiment_id=exp)
             env[tracking.PARENT_ENV] = self.parent
@@ -443,18 +504,37 @@ class SweepCallback(Callback):
         client = tracking.get_client(uri)
         summary = tracking.summarize_sweep(client, exp, self.parent)
         summary["skipped"] = len(_PREFLIGHT.get("skipped", []))
+        summary["resumed"] = self.resumed
         tracking.finish_parent_run(client, self.parent, summary,
                                    wall_s=time.perf_counter() - self.t0)
         _ACTIVE_PARENT.clear()
         best = (f"; best {summary['best_metric']}={summary['best_value']:.4f} "
                 f"({summary['best_run_name']})" if "best_value" in summary else "")
-        log.info("sweep done: %d runs, %d finished, %d diverged, %d errors, %d skipped%s",
-                 summary["runs"], summary["finished"], summary["diverged"],
-                 summary["errors"], summary["skipped"], best)
+        log.info("sweep done: %d runs, %d finished, %d diverged, %d errors, %d skipped, "
+                 "%d resumed (FINISHED before)%s", summary["runs"], summary["finished"],
+                 summary["diverged"], summary["errors"], summary["skipped"],
+                 summary["resumed"], best)
         if summary["errors"]:
             raise RuntimeError(
                 f"{summary['errors']} of {summary['runs']} jobs raised an exception; their "
                 f"runs are FAILED with the tag 'error' (parent run {self.parent})")
+
+
+def _resume(client, experiment_id: str, config: DictConfig) -> int:
+    """Before a sweep (``resume=true``): runs left RUNNING by a dead process end KILLED; the
+    number of this sweep's jobs FINISHED before (each job skips itself, ``_finished_before``)."""
+    if not config.get("resume", True):
+        return 0
+    dead = tracking.end_dead_runs(client, experiment_id)
+    if dead:
+        log.info("resume: %d runs left RUNNING by a process that is gone are now KILLED",
+                 len(dead))
+    done = tracking.finished_hashes(client, experiment_id)
+    resumed = sum(h in done for h in _JOB_HASHES)
+    if resumed:
+        log.info("resume: %d of %d jobs FINISHED before and are skipped (resume=false runs "
+                 "them again)", resumed, len(_JOB_HASHES))
+    return resumed
 
 
 def _quote(value: str) -> str:
@@ -573,6 +653,8 @@ def preflight(argv: list[str]) -> dict[str, Any] | None:
         jobs = [[o.input_line for o in task_overrides]]
     skipped = []
     datasets: dict[str, Any] = {}
+    uris: set[str] = set()
+    _JOB_HASHES.clear()
     with initialize_config_dir(config_dir=str(C.CONF_DIR), version_base="1.3"):
         for job, cfg in _compose_jobs(config_name, jobs):
             try:
@@ -585,10 +667,33 @@ def preflight(argv: list[str]) -> dict[str, Any] | None:
             except C.ConfigError as exc:
                 _fail(str(exc))
             _preflight_build(cfg, datasets)
+            _JOB_HASHES.append(tracking.config_hash(C.flatten(C.to_dict(cfg))))
+            if cfg.tracking.enabled:
+                uris.add(tracking.resolve_uri(cfg.tracking.uri))
+    _check_output_dir(parsed, multirun=bool(args.multirun))
+    for uri in sorted(uris):
+        reason = tracking.check_store(uri)
+        if reason:
+            _fail(f"tracking.uri={tracking.redact(uri)} cannot be used: {reason}; allowed: "
+                  f"{tracking.STORE_ALLOWED} (or tracking=none)")
     if skipped:
         print(f"nnfs-train: skipping {len(skipped)} of {len(jobs)} jobs whose combination "
               f"cannot run, e.g. {skipped[0][0]}: {skipped[0][1]}", file=sys.stderr)
     return {"n_jobs": len(jobs), "skipped": skipped}
+
+
+def _check_output_dir(parsed, *, multirun: bool) -> None:
+    """Hydra's output folder (hydra.sweep.dir or hydra.run.dir; default under the current
+    folder) must exist or be creatable: else one line now, not a traceback after the parent
+    run exists."""
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    value = next((o.get_value_element_as_str() for o in parsed
+                  if o.is_hydra_override() and o.key_or_group == key), None)
+    folder = Path.cwd() if value is None else Path(value.split("${", 1)[0] or ".")
+    reason = tracking.unwritable_dir(folder)
+    if reason:
+        _fail(f"{key}={value if value is not None else folder} cannot be written: {reason}; "
+              f"allowed: a folder that exists or can be created")
 
 
 def _compose_jobs(config_name: str, jobs: list[list[str]]):

@@ -142,6 +142,8 @@ class Config:
     train: TrainConf = field(default_factory=TrainConf)
     tracking: TrackingConf = field(default_factory=TrackingConf)
     baseline: BaselineConf = field(default_factory=BaselineConf)
+    # a rerun of a sweep skips the configurations already FINISHED in the experiment
+    resume: bool = True
 
 
 BASELINES = ("logreg", "mlp")

@@ -15,6 +15,7 @@ Functions are small and reusable by the baselines (sibling child runs) and the r
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -83,13 +84,31 @@ def get_client(uri: str):
     from mlflow import MlflowClient
 
     db = sqlite_path(uri)
-    if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
-    client = MlflowClient(tracking_uri=uri)
-    client.search_experiments(max_results=1)  # opens the store: migrations happen here, now
-    if db is not None:
-        _sqlite_wal(client)
+    with store_lock(uri):  # two processes creating one fresh store race in the migrations
+        client = MlflowClient(tracking_uri=uri)
+        client.search_experiments(max_results=1)  # opens the store: migrations happen now
+        if db is not None:
+            _sqlite_wal(client)
     return client
+
+
+@contextlib.contextmanager
+def store_lock(uri: str):
+    """An exclusive lock across processes (``fcntl.flock`` on ``<db>.lock``) for a SQLite
+    store's creation and migration; no lock for other stores (a server serialises itself)."""
+    db = sqlite_path(uri)
+    if db is None:
+        yield
+        return
+    import fcntl
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{db}.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _sqlite_wal(client) -> None:
@@ -140,7 +159,10 @@ def ensure_experiment(client, name: str, uri: str) -> str:
             safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
             location = (db.parent / "mlartifacts" / safe).as_uri()
         try:
-            return client.create_experiment(name, artifact_location=location)
+            with store_lock(uri):
+                exp = client.get_experiment_by_name(name)
+                if exp is None:
+                    return client.create_experiment(name, artifact_location=location)
         except MlflowException:  # created meanwhile by another process
             exp = client.get_experiment_by_name(name)
             if exp is None:
@@ -200,7 +222,7 @@ def _text(value: Any, limit: int) -> str:
 def config_hash(flat: Mapping[str, Any]) -> str:
     """A stable hash of a run's resolved settings (tracking settings excluded): the identity
     of a configuration, so a rerun of a sweep can find what already finished."""
-    keep = {k: v for k, v in flat.items() if not k.startswith("tracking.")}
+    keep = {k: v for k, v in flat.items() if not k.startswith("tracking.") and k != "resume"}
     blob = json.dumps(keep, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -552,7 +574,8 @@ def finish_parent_run(client, parent_run_id: str, summary: Mapping[str, Any], *,
     """The sweep's summary on its parent run (metrics sweep/* and best/*, tags best_*),
     then the end of the parent."""
     metrics = {f"sweep/{k}": float(summary[k]) for k in
-               ("runs", "finished", "failed", "killed", "diverged", "errors", "skipped")
+               ("runs", "finished", "failed", "killed", "diverged", "errors", "skipped",
+                "resumed")
                if k in summary}
     metrics["sweep/wall_s"] = wall_s
     tags = {k: summary[k] for k in ("best_run_id", "best_run_name", "best_metric")
@@ -562,3 +585,133 @@ def finish_parent_run(client, parent_run_id: str, summary: Mapping[str, Any], *,
         tags["best_value"] = f"{summary['best_value']:.6g}"
     log_metrics(client, parent_run_id, metrics)
     end_run(client, parent_run_id, status, tags)
+
+
+# ------------------------------------------------------------------ reliability: resume, health
+STORE_ALLOWED = ("an MLflow server that answers (http(s)://host:port), or sqlite:///<path> "
+                 "in a folder that can be created")
+
+
+def check_store(uri: str, *, timeout: float = 5.0) -> str | None:
+    """None when the store at ``uri`` can be used, else why not (one line, no secret).
+
+    A server gets one ``GET <uri>/health`` (``timeout`` seconds, no retries: MLflow's client
+    would retry for minutes); a SQLite file needs a folder that exists or can be created.
+    Other stores (postgresql://, ...) are left to MLflow.
+    """
+    if uri.startswith(("http://", "https://")):
+        return _check_server(uri, timeout)
+    db = sqlite_path(uri)
+    if db is not None:
+        return unwritable_dir(db.parent)
+    return None
+
+
+def _check_server(uri: str, timeout: float) -> str | None:
+    import base64
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    parts = urllib.parse.urlsplit(uri)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    try:
+        port = parts.port
+    except ValueError:
+        return "its port is not a number"
+    if port:
+        netloc += f":{port}"
+    url = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/") + "/health",
+                                   "", ""))
+    request = urllib.request.Request(url)
+    if parts.username is not None:
+        token = f"{urllib.parse.unquote(parts.username)}:" \
+                f"{urllib.parse.unquote(parts.password or '')}"
+        request.add_header("Authorization", "Basic " + base64.b64encode(token.encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):
+            return None
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403) or exc.code >= 500:
+            return f"the server answered HTTP {exc.code} to GET /health"
+        return None  # it answers (a proxy without /health, say)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return f"no answer to GET /health ({redact(str(reason))}; one try, {timeout:g} s timeout)"
+
+
+def unwritable_dir(folder: Path) -> str | None:
+    """None when ``folder`` exists as a writable folder or can be created, else why not."""
+    folder = Path(folder).absolute()
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is a file, not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is not writable"
+    return None
+
+
+def runtime_tags() -> dict[str, str]:
+    """Who runs a run: pid and host, so a later sweep can tell a run whose process died."""
+    import socket
+
+    return {"pid": str(os.getpid()), "host": socket.gethostname()}
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _all_runs(client, experiment_id: str, filter_string: str) -> list:
+    runs, token = [], None
+    while True:
+        page = client.search_runs([experiment_id], filter_string=filter_string,
+                                  max_results=1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def end_dead_runs(client, experiment_id: str) -> list[str]:
+    """End KILLED every RUNNING run of the experiment started on this host by a process that
+    no longer exists (a launcher or worker killed with SIGKILL cannot end its runs); returns
+    their ids. Runs of live processes (another sweep running now) are left alone."""
+    me = runtime_tags()["host"]
+    ended = []
+    for run in _all_runs(client, experiment_id, "attributes.status = 'RUNNING'"):
+        tags = run.data.tags
+        pid = tags.get("pid", "")
+        if tags.get("host") != me or not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        end_run(client, run.info.run_id, "KILLED",
+                {"outcome": "interrupted", "killed_by": f"process {pid} on {me} is gone"})
+        ended.append(run.info.run_id)
+    return ended
+
+
+def finished_run(client, experiment_id: str, config_hash_: str) -> str | None:
+    """The id of a FINISHED nnfs run of the experiment with this ``config_hash``, or None."""
+    runs = client.search_runs(
+        [experiment_id], max_results=1,
+        filter_string=f"attributes.status = 'FINISHED' and tags.impl = 'nnfs' "
+                      f"and tags.config_hash = '{config_hash_}'")
+    return runs[0].info.run_id if runs else None
+
+
+def finished_hashes(client, experiment_id: str) -> set[str]:
+    """The ``config_hash`` of every FINISHED nnfs run of the experiment."""
+    runs = _all_runs(client, experiment_id,
+                     "attributes.status = 'FINISHED' and tags.impl = 'nnfs'")
+    return {r.data.tags["config_hash"] for r in runs if "config_hash" in r.data.tags}
