@@ -160,8 +160,20 @@ def test_real_sweep_report_embeds_every_figure_and_holds_exactly_its_runs(real):
     assert sorted(zip(nnfs["activation"], nnfs["loss"], strict=True)) == [
         ("relu", "cross_entropy"), ("relu", "mse"), ("tanh", "cross_entropy"), ("tanh", "mse")]
     for section in ("overview", "leaderboard", "heatmaps", "curves", "gradients", "boundaries",
-                    "sensitivity", "runs"):
+                    "speed", "sensitivity", "runs"):
         assert section in result.sections
+    # the baselines of issue 5 are sibling runs: an MLP per nnfs run, one logreg for the data
+    sk = table[table["impl"] == "sklearn"]
+    assert sorted(sk["baseline"]) == ["logreg", "mlp", "mlp", "mlp", "mlp"]
+    board = doc.tables["table-leaderboard-1"]
+    board = pd.DataFrame(board[1:], columns=board[0]).set_index("model")
+    top = nnfs["final/test_acc"].max()
+    assert float(board.loc["nnfs (best config)", "mean"]) == pytest.approx(top, abs=5e-4)
+    mate = sk[sk["paired_with"] == nnfs.loc[nnfs["final/test_acc"].idxmax(), "run_id"]]
+    assert float(board.loc["sklearn MLP (same config)", "mean"]) == pytest.approx(
+        mate["final/test_acc"].iloc[0], abs=5e-4)
+    assert float(board.loc["LogisticRegression", "mean"]) == pytest.approx(
+        sk.loc[sk["baseline"] == "logreg", "final/test_acc"].iloc[0], abs=5e-4)
     # the heatmap's reading names the best cell of the CSV
     best = nnfs.sort_values("final/test_acc", ascending=False).iloc[0]
     assert f"activation={best['activation']} × loss={best['loss']}" in result.html.read_text()
@@ -191,7 +203,7 @@ def test_real_sweep_boundaries_are_the_runs_own_pngs(real, tmp_path):
     data = load.load_sweep(uri, "nnfs", result.parent_run_id)
     runs = analysis.annotate(data.runs, data.axes)
     panels = sections.boundary_panels(data, runs, tmp_path)
-    assert [p[1] for p in panels][:2] == ["best", "worst"]
+    assert [p[1] for p in panels] == ["best", "worst", "LogisticRegression"]
     client = MlflowClient(tracking_uri=uri)
     for _ds, _col, _title, rid, path in panels:
         name = load.find_artifact(client, rid)
