@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DIST   := $(VENV)/.installed-distributed
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test lint gradcheck bench demo studies
@@ -18,7 +19,12 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv and install nnfs (editable) with the dev tools; idempotent
 
-test: setup ## run the whole test suite
+# the tests also run a sweep through the Ray launcher into an MLflow server on PostgreSQL
+$(DIST): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,distributed]'
+	touch $(DIST)
+
+test: $(DIST) ## run the whole test suite (needs PostgreSQL's server: apt-get install postgresql)
 	$(BIN)/python -m pytest -q
 
 lint: setup ## ruff check
