@@ -137,10 +137,18 @@ class Tracker:
         if run_id is None:
             return
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        tags = tracking.error_tags(exc)
+        if diverged(exc):  # the nnfs runs' word for it: the report counts it as diverged
+            tags.update(outcome="diverged", diverged_reason=str(exc)[:500])
         try:
-            tracking.end_run(self.client, run_id, status, tracking.error_tags(exc))
+            tracking.end_run(self.client, run_id, status, tags)
         except Exception as exc2:  # the store failed: keep the first error
             log.error("could not end baseline run %s as %s: %s", run_id, status, exc2)
+
+
+def diverged(exc: BaseException) -> bool:
+    """sklearn's MLP refuses to go on with non-finite weights (a too large learning rate)."""
+    return isinstance(exc, ValueError) and "non-finite" in str(exc)
 
 
 class _History:
@@ -228,8 +236,9 @@ def _mlp(cfg: DictConfig, info, result, tracker: Tracker | None) -> dict[str, fl
             tracker.fail(run_id, exc)
         raise
     except Exception as exc:
-        log.error("%s: sklearn mlp baseline FAILED (%s: %s)", info.run_name,
-                  type(exc).__name__, exc)
+        log.log(logging.WARNING if diverged(exc) else logging.ERROR,
+                "%s: sklearn mlp baseline FAILED (%s: %s)", info.run_name, type(exc).__name__,
+                exc)
         if tracker is not None:
             tracker.fail(run_id, exc)
         return None
@@ -267,8 +276,9 @@ def _fit_logreg(cfg: DictConfig, info, result, tracker: Tracker | None):
             tracker.fail(run_id, exc)
         raise
     except Exception as exc:
-        log.error("%s: sklearn logreg baseline FAILED (%s: %s)", info.run_name,
-                  type(exc).__name__, exc)
+        log.log(logging.WARNING if diverged(exc) else logging.ERROR,
+                "%s: sklearn logreg baseline FAILED (%s: %s)", info.run_name, type(exc).__name__,
+                exc)
         if tracker is not None:
             tracker.fail(run_id, exc)
         return run_id, None
