@@ -19,6 +19,11 @@ Method (the same for every implementation, so the ratios are matched):
 - Wide case: GEMM flops of one training step (forward + backward GEMMs, see `gemm_flops`) over
   the wall time of `loss_and_grads` + one Adam step, as a fraction of the peak of `np.matmul` on
   large square float64 matrices measured in the same run, on one thread, paired per repeat.
+- Tracking (`nnfs.bench_tracking`): a fit with MLflow tracking against the same fit with
+  tracking=none, alternated (overhead = median of the paired differences), and a 12-job sweep of
+  ~2 s jobs with Hydra's basic launcher against joblib n_jobs=2 (speed-up = wall time ratio).
+- Report: `nnfs-report` on a SYNTHETIC store of 1,000 runs (`nnfs.report.synthetic`), built once
+  and cached under `--cache-dir` (.bench/); only the report is timed.
 
 Sections are functions `section(opts: BenchOptions) -> dict`, listed in `SECTIONS`; each returns
 its figures plus optional "lines" (text for the table), "summary" (keys lifted to the top of the
@@ -48,6 +53,11 @@ TARGET_RATIO_F64 = 0.45
 TARGET_RATIO_F32 = 0.33
 TARGET_ACC_POINTS = 0.5  # nnfs test accuracy may trail scikit-learn's by at most this many points
 TARGET_WIDE_PEAK_FRACTION = 0.65
+# Targets of issue 4 (tracking) and issue 6 (report).
+TARGET_TRACKING_MS = 150.0  # median per-run overhead of MLflow tracking vs tracking=none
+TARGET_SWEEP_SPEEDUP = 1.7  # 12-job sweep: basic launcher wall time / joblib n_jobs=2
+TARGET_REPORT_S = 30.0  # nnfs-report on a 1,000-run store
+REPORT_TARGET_RUNS = 1000
 
 
 @dataclass(frozen=True)
@@ -71,19 +81,37 @@ class BenchOptions:
     wide_steps: int = 20
     peak_n: int = 2048
     peak_reps: int = 2
+    # tracking section (nnfs.bench_tracking): xor fits with and without MLflow, and a sweep of
+    # sweep_jobs seeds of ~2 s fits (moons sweep_samples, width sweep_width, depth 2)
+    tracking_repeats: int = 9
+    tracking_warmup: int = 2
+    tracking_epochs: int = 100
+    sweep_jobs: int = 12
+    sweep_epochs: int = 240
+    sweep_samples: int = 4000
+    sweep_width: int = 48
+    # report section: a synthetic store of report_runs runs, cached under cache_dir
+    report_runs: int = REPORT_TARGET_RUNS
+    cache_dir: str = ".bench"
 
     def __post_init__(self):
         for name in ("repeats", "moons_samples", "batch_size", "epochs", "wide_batch",
-                     "wide_steps", "peak_n", "peak_reps", "wide_in", "wide_out"):
+                     "wide_steps", "peak_n", "peak_reps", "wide_in", "wide_out",
+                     "tracking_repeats", "tracking_epochs", "sweep_jobs", "sweep_epochs",
+                     "sweep_samples", "sweep_width", "report_runs"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r}: must be an integer >= 1")
+        if not isinstance(self.tracking_warmup, int) or self.tracking_warmup < 0:
+            raise ValueError(f"tracking_warmup={self.tracking_warmup!r}: must be an integer >= 0")
         if not 0.0 < self.test_size < 1.0:
             raise ValueError(f"test_size={self.test_size!r}: must be in (0, 1)")
 
 
 FULL = BenchOptions()
-QUICK = BenchOptions(quick=True, epochs=20, wide_steps=5, peak_n=1024, peak_reps=3)
+QUICK = BenchOptions(quick=True, epochs=20, wide_steps=5, peak_n=1024, peak_reps=3,
+                     tracking_repeats=3, tracking_warmup=1, tracking_epochs=50, sweep_jobs=4,
+                     sweep_epochs=60, report_runs=100)
 ADAM = {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}
 
 
@@ -422,14 +450,101 @@ def section_wide(opts: BenchOptions) -> dict:
             "sizes": sizes, "gemm_flops_per_step": flops, **figures}
 
 
+# ---------------------------------------------------------------- tracking and report
+def section_tracking(opts: BenchOptions) -> dict:
+    """MLflow's cost per run, and a sweep's speed-up under joblib (nnfs.bench_tracking)."""
+    from nnfs.bench_tracking import sweep_speedup, tracking_overhead
+
+    over = tracking_overhead(repeats=opts.tracking_repeats, epochs=opts.tracking_epochs,
+                             warmup=opts.tracking_warmup)
+    sweep = sweep_speedup(jobs=opts.sweep_jobs, epochs=opts.sweep_epochs,
+                          n_samples=opts.sweep_samples, width=opts.sweep_width)
+    title = (f"tracking: {over['dataset']} fit of {over['epochs']} epochs ({over['metric_points']} "
+             f"metric points, PNG artifacts, no pyfunc model) with MLflow (SQLite, temporary "
+             f"store) vs tracking=none, alternated, {over['repeats']} repeats; sweep of "
+             f"{sweep['jobs']} seeds (moons {opts.sweep_samples} samples, width "
+             f"{opts.sweep_width} depth 2, {opts.sweep_epochs} epochs), Hydra basic launcher vs "
+             "joblib n_jobs=2 (one BLAS thread per worker)")
+    lines = [title,
+             f"  run with tracking          {over['run_tracked_ms']:.0f} ms median",
+             f"  run with tracking=none     {over['run_untracked_ms']:.0f} ms median",
+             f"  overhead per run           {over['overhead_paired_ms']:.0f} ms (median of paired "
+             f"differences); difference of medians {over['overhead_ms']:.0f} ms",
+             f"  tracking phases alone      {over['tracking_ms']:.0f} ms wall, "
+             f"{over['tracking_cpu_ms']:.0f} ms CPU (median; min {over['tracking_ms_min']:.0f})",
+             f"  sweep, basic launcher      {sweep['basic_s']:.1f} s command, "
+             f"{sweep['basic_sweep_s']:.1f} s sweep (a job's fit "
+             f"{sweep['basic_job_fit_s']:.2f} s)",
+             f"  sweep, joblib n_jobs=2     {sweep['joblib_s']:.1f} s command, "
+             f"{sweep['joblib_sweep_s']:.1f} s sweep (a job's fit "
+             f"{sweep['joblib_job_fit_s']:.2f} s)",
+             f"  speed-up                   {sweep['speedup']:.2f}x command, "
+             f"{sweep['speedup_sweep']:.2f}x sweep"]
+    summary = {"tracking_overhead_ms": over["overhead_paired_ms"],
+               "tracking_overhead_median_diff_ms": over["overhead_ms"],
+               "tracking_phases_ms": over["tracking_ms"],
+               "tracking_phases_cpu_ms": over["tracking_cpu_ms"],
+               "run_tracked_ms": over["run_tracked_ms"],
+               "run_untracked_ms": over["run_untracked_ms"],
+               "sweep_speedup": sweep["speedup"],
+               "sweep_speedup_sweep_wall": sweep["speedup_sweep"],
+               "sweep_basic_s": sweep["basic_s"], "sweep_joblib_s": sweep["joblib_s"],
+               "sweep_job_fit_s": sweep["basic_job_fit_s"]}
+    note = "quick run" if opts.quick else ""
+    sweep_note = note if opts.sweep_jobs == 12 else f"{opts.sweep_jobs} jobs, not 12"
+    return {"title": title, "lines": lines, "summary": summary,
+            "targets": [target("tracking overhead per run (ms, median paired vs none)",
+                               summary["tracking_overhead_ms"], "<=", TARGET_TRACKING_MS, note),
+                        target("  the same, tracking phases timed alone (less noisy)",
+                               summary["tracking_phases_ms"], "<=", TARGET_TRACKING_MS, note),
+                        target(f"sweep speed-up, {opts.sweep_jobs} jobs, joblib n_jobs=2 vs basic",
+                               summary["sweep_speedup"], ">=", TARGET_SWEEP_SPEEDUP, sweep_note),
+                        target("  the same, from the sweeps' own wall time",
+                               summary["sweep_speedup_sweep_wall"], ">=", TARGET_SWEEP_SPEEDUP,
+                               sweep_note)],
+            "overhead": over, "sweep": sweep}
+
+
+def section_report(opts: BenchOptions) -> dict:
+    """nnfs-report on a synthetic store of opts.report_runs runs (built once, cached under
+    opts.cache_dir; the timing is the report's alone)."""
+    from nnfs.report import bench_report
+
+    store_dir = os.path.join(opts.cache_dir, f"report-store-{opts.report_runs}")
+    rep = bench_report(opts.report_runs, store_dir)
+    judged = opts.report_runs == REPORT_TARGET_RUNS
+    build = ("reused from the cache" if rep["store_cached"]
+             else f"built now in {rep['store_build_s']:.1f} s")
+    title = (f"report: nnfs-report (HTML, Markdown, CSV, {rep['n_figures']} figures, logged to "
+             f"the store) on a SYNTHETIC store of {rep['n_runs']} runs in {store_dir} ({build}, "
+             "not timed)")
+    lines = [title, f"  report time                {rep['report_s']:.2f} s "
+                    f"({rep['html_bytes'] / 1e6:.1f} MB of HTML; sections "
+                    f"{', '.join(rep['sections'])})"]
+    if not judged:
+        lines.append(f"  {rep['n_runs']} runs, not {REPORT_TARGET_RUNS}: the target is not judged")
+    summary = {"report_1000_s": rep["report_s"] if judged else None,
+               "report_s": rep["report_s"], "report_n_runs": rep["n_runs"],
+               "report_store_build_s": rep["store_build_s"],
+               "report_store_cached": rep["store_cached"]}
+    note = "" if judged else f"{rep['n_runs']} runs: not judged"
+    return {"title": title, "lines": lines, "summary": summary,
+            "targets": [target(f"report of a {REPORT_TARGET_RUNS:,}-run store (s)",
+                               summary["report_1000_s"], "<=", TARGET_REPORT_S, note)],
+            **rep}
+
+
 # ---------------------------------------------------------------- driver
 SECTIONS: dict[str, Callable[[BenchOptions], dict]] = {
     "moons": section_moons,
     "digits": section_digits,
     "wide": section_wide,
+    "tracking": section_tracking,
+    "report": section_report,
 }
 GROUPS = {"speed": ("moons", "digits", "wide")}
-REQUIRED_KEYS = ("ratio_f64", "ratio_f32", "acc_nnfs", "acc_sklearn", "wide_peak_fraction")
+REQUIRED_KEYS = ("ratio_f64", "ratio_f32", "acc_nnfs", "acc_sklearn", "wide_peak_fraction",
+                 "tracking_overhead_ms", "sweep_speedup", "report_1000_s")
 
 
 def environment() -> dict:
@@ -540,10 +655,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, help="paired repeats (default 5)")
     parser.add_argument("--epochs", type=int, help="training epochs of the classifier sections")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache-dir", default=FULL.cache_dir,
+                        help="folder of the report section's synthetic stores, reused from run "
+                             "to run (default %(default)s)")
     args = parser.parse_args(argv)
     try:
         sections = resolve_sections(args.only)
-        opts = replace(QUICK if args.quick else FULL, seed=args.seed,
+        opts = replace(QUICK if args.quick else FULL, seed=args.seed, cache_dir=args.cache_dir,
                        **{k: v for k, v in (("repeats", args.repeats), ("epochs", args.epochs))
                           if v is not None})
     except ValueError as exc:

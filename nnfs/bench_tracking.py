@@ -107,7 +107,8 @@ def sweep_speedup(*, jobs: int = 12, epochs: int = 240, n_samples: int = 4000,
     seeds = ",".join(str(s) for s in range(jobs))
     common = ["-m", "dataset=moons", f"dataset.n_samples={n_samples}", f"train.epochs={epochs}",
               f"model.width={width}", "model.depth=2", f"seed={seeds}", "baseline=none",
-              "tracking.experiment=bench", "tracking.log_model=false"]
+              "tracking.experiment=bench", "tracking.log_model=false",
+              "resume=false"]  # the second sweep repeats the first: it must run, not skip
     out: dict[str, Any] = {"jobs": jobs, "target": 1.7}
     with tempfile.TemporaryDirectory(prefix="nnfs-bench-sweep-") as tmp:
         uri = f"sqlite:///{tmp}/mlflow.db"
@@ -130,6 +131,9 @@ def sweep_speedup(*, jobs: int = 12, epochs: int = 240, n_samples: int = 4000,
         walls = [float(p.data.metrics["sweep/wall_s"]) for p in parents]
         fits = [[r.data.metrics.get("time/fit_s", float("nan")) for r in tracking.child_runs(
             client, exp.experiment_id, p.info.run_id)] for p in parents]
+    if len(parents) != 2 or [len(f) for f in fits] != [jobs, jobs]:
+        raise RuntimeError(f"expected 2 sweeps of {jobs} runs, found "
+                           f"{[len(f) for f in fits]} runs under {len(parents)} sweep run(s)")
     out["basic_sweep_s"], out["joblib_sweep_s"] = walls[0], walls[1]
     out["speedup"] = out["basic_s"] / out["joblib_s"]
     out["speedup_sweep"] = walls[0] / walls[1]
