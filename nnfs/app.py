@@ -375,6 +375,7 @@ def task(cfg: DictConfig) -> dict[str, Any]:
         name = " ".join(f"{k}={typed[k]}" for k in swept if k in typed) or describe(cfg)
     else:
         name = " ".join(f"{k}={v}" for k, v in typed.items()) or describe(cfg)
+    name = tracking.redact(name)  # a tracking.uri typed with its password
     choices = {k: v for k, v in hc.runtime.choices.items()
                if k in GROUPS and v is not None}
     n_jobs = os.environ.get("NNFS_N_JOBS")

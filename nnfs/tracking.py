@@ -60,7 +60,8 @@ def resolve_uri(uri: str | None = None) -> str:
     return "sqlite:///" + str(DEFAULT_DB.resolve())
 
 
-_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^/\s@]*@")
+# also Hydra's escaped form of an override (http\://user\:pw@host)
+_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*\\?://)[^/\s@]*@")
 
 
 def redact(text: str) -> str:
@@ -84,6 +85,8 @@ def get_client(uri: str):
     from mlflow import MlflowClient
 
     db = sqlite_path(uri)
+    if redact(uri) != uri:  # MLflow prints "View run ... at: <uri>" with the password in it
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     with store_lock(uri):  # two processes creating one fresh store race in the migrations
         client = MlflowClient(tracking_uri=uri)
         client.search_experiments(max_results=1)  # opens the store: migrations happen now
@@ -232,7 +235,7 @@ def start_parent_run(client, experiment_id: str, *, run_name: str,
                      tags: Mapping[str, Any] | None = None) -> str:
     """The sweep's parent run (kind=sweep); returns its id."""
     all_tags = {**base_tags(), "kind": "sweep", **(tags or {})}
-    run = client.create_run(experiment_id, run_name=run_name,
+    run = client.create_run(experiment_id, run_name=redact(run_name),
                             tags={k: _text(v, MAX_TAG_VALUE) for k, v in all_tags.items()})
     return run.info.run_id
 
@@ -245,7 +248,7 @@ def start_child_run(client, experiment_id: str, *, run_name: str,
     all_tags = {**base_tags(), **(tags or {})}
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
-    run = client.create_run(experiment_id, run_name=run_name[:250],
+    run = client.create_run(experiment_id, run_name=redact(run_name)[:250],
                             tags={k: _text(v, MAX_TAG_VALUE) for k, v in all_tags.items()})
     if params:
         log_params(client, run.info.run_id, params)
