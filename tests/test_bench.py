@@ -3,6 +3,7 @@
 import json
 import math
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -152,3 +153,100 @@ def test_added_section_runs_and_prints(monkeypatch):
     assert result["sum_total"] == 499500.0
     assert result["sections"]["sum"]["sum"] == 499500.0
     assert any(line.strip().startswith("sum") and "499500" in line for line in printed)
+
+
+# ---------------------------------------------------------------- tracking and report sections
+TINY_TRACKING = bench.BenchOptions(quick=True, tracking_repeats=1, tracking_warmup=0,
+                                   tracking_epochs=3, sweep_jobs=2, sweep_epochs=2,
+                                   sweep_samples=200, sweep_width=4, report_runs=12)
+
+
+def test_tracking_section_tiny():
+    # real fits with and without a real SQLite store, and two real 2-job Hydra sweeps
+    out = bench.section_tracking(TINY_TRACKING)
+    s = out["summary"]
+    for key in ("tracking_overhead_ms", "tracking_phases_ms", "run_tracked_ms",
+                "run_untracked_ms"):
+        assert math.isfinite(s[key]), key
+    assert s["run_tracked_ms"] > 0 and s["run_untracked_ms"] > 0
+    assert s["tracking_phases_ms"] > 0  # opening, logging and closing a run is never free
+    for key in ("sweep_speedup", "sweep_speedup_sweep_wall", "sweep_basic_s", "sweep_joblib_s",
+                "sweep_job_fit_s"):
+        assert _positive_finite(s[key]), key
+    assert s["sweep_speedup"] == pytest.approx(s["sweep_basic_s"] / s["sweep_joblib_s"])
+    assert out["sweep"]["jobs"] == 2 and out["overhead"]["epochs"] == 3
+    assert [t["threshold"] for t in out["targets"]] == [150.0, 150.0, 1.7, 1.7]
+    assert {t["met"] for t in out["targets"]} <= {True, False}
+    assert "2 jobs, not 12" in out["targets"][2]["note"]
+    assert any("joblib" in line for line in out["lines"])
+
+
+@pytest.fixture(scope="module")
+def tiny_report(tmp_path_factory):
+    """bench.run of the report section on a fresh cache folder: builds a 12-run store."""
+    opts = replace(TINY_TRACKING, cache_dir=str(tmp_path_factory.mktemp("bench") / "cache"))
+    return opts, bench.run(opts, ["report"], echo=lambda line: None)
+
+
+def test_report_section_builds_then_reuses_the_store(tiny_report, tmp_path):
+    opts, result = tiny_report
+    first = result["sections"]["report"]
+    assert first["n_runs"] == 12 and first["store_cached"] is False
+    assert first["store_build_s"] > 0 and _positive_finite(first["report_s"])
+    assert "overview" in first["sections"] and first["n_figures"] > 0
+    # not 1,000 runs: measured, but the target is not judged and report_1000_s stays null
+    assert result["report_1000_s"] is None and result["report_s"] == first["report_s"]
+    assert first["targets"][0]["met"] is None and "not judged" in first["targets"][0]["note"]
+    # the JSON carries the new keys; the sections not run are null, never made up
+    path = tmp_path / "bench.json"
+    bench.write_json(result, str(path))
+    data = json.loads(path.read_text())
+    for key in ("tracking_overhead_ms", "sweep_speedup", "report_1000_s", "report_s",
+                "report_n_runs", "report_store_build_s"):
+        assert key in data, key
+    assert data["tracking_overhead_ms"] is None and data["sweep_speedup"] is None
+    assert data["report_1000_s"] is None and data["report_n_runs"] == 12
+    second = bench.section_report(opts)
+    assert second["store_cached"] is True and second["n_runs"] == 12
+    assert second["store_dir"] == first["store_dir"]
+
+
+def test_synthetic_store_reads_back(tiny_report, tmp_path):
+    from mlflow import MlflowClient
+
+    from nnfs.report import synthetic
+
+    opts, result = tiny_report
+    root = result["sections"]["report"]["store_dir"]
+    store = synthetic.cached_store(root, 12)
+    assert store["cached"] is True
+    client = MlflowClient(tracking_uri=store["tracking_uri"])
+    exp = client.get_experiment_by_name(store["experiment"])
+    children = client.search_runs([exp.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = "
+                                                f"'{store['parent_run_id']}'")
+    assert len(children) == 12
+    assert {r.data.tags.get("impl") for r in children} == {"nnfs", "sklearn"}
+    nnfs_runs = [r for r in children if r.data.tags.get("impl") == "nnfs"
+                 and r.info.status == "FINISHED"]
+    assert nnfs_runs  # seed 0: none of the first ones diverges
+    run = nnfs_runs[0]
+    history = client.get_metric_history(run.info.run_id, "test/acc")
+    assert [m.step for m in history] == list(range(1, 51))  # one point per epoch, bulk-written
+    assert run.data.metrics["test/acc"] == history[-1].value  # latest_metrics kept right
+    assert run.data.params["dataset"] == "xor"
+    assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["decision_boundary.png"]
+    # a half-built store (its marker says incomplete) is removed and rebuilt
+    half = tmp_path / "half"
+    half.mkdir()
+    (half / synthetic.MARKER).write_text(json.dumps({"complete": False}))
+    (half / "mlflow.db").write_text("torn")
+    rebuilt = synthetic.cached_store(half, 3)
+    assert rebuilt["n_runs"] == 3 and rebuilt["cached"] is False
+    assert not (half / "mlflow.db").exists()
+    # a folder that is not a synthetic store is refused and left alone
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="store_dir="):
+        synthetic.cached_store(tmp_path / "other", 3)
+    assert (tmp_path / "other" / "notes.txt").read_text() == "mine"

@@ -107,8 +107,8 @@ def _put_artifact(client, run_id: str, path: Path) -> None:
 
 
 def make_synthetic_store(root: str | Path, n_runs: int = 1000, *, epochs: int = 50,
-                         seed: int = 0) -> dict:
-    """Fill `root/mlflow.db` with one synthetic sweep of exactly `n_runs` child runs.
+                         seed: int = 0, db_name: str = "mlflow.db") -> dict:
+    """Fill `root/<db_name>` with one synthetic sweep of exactly `n_runs` child runs.
 
     Children come as nnfs runs each paired with an sklearn MLP sibling, plus one LogisticRegression
     run per (dataset, seed); about 3 % of nnfs runs diverge (FAILED with reason and epoch tags).
@@ -121,7 +121,7 @@ def make_synthetic_store(root: str | Path, n_runs: int = 1000, *, epochs: int = 
     t0 = time.perf_counter()
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    uri = f"sqlite:///{root / 'mlflow.db'}"
+    uri = f"sqlite:///{root / db_name}"
     # WAL and synchronous=NORMAL: a run's few commits no longer each wait for fsyncs
     client = tracking.get_client(uri)
     eid = client.create_experiment(EXPERIMENT, artifact_location=(root / "artifacts").as_uri(),
@@ -218,7 +218,9 @@ def cached_store(root: str | Path, n_runs: int) -> dict:
         raise ValueError(f"store_dir={str(root)!r}: not empty and not a synthetic store")
     root.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps({"complete": False, "format": STORE_FORMAT}))
-    info = make_synthetic_store(root, n_runs)
+    # a new file name per build: MLflow keeps one engine per URI for the process, which would
+    # still point at the removed file of a store rebuilt in the same process
+    info = make_synthetic_store(root, n_runs, db_name=f"mlflow-{time.time_ns()}.db")
     info = {**info, "complete": True, "format": STORE_FORMAT, "root": str(root)}
     marker.write_text(json.dumps(info))
     return {**info, "cached": False}
