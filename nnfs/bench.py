@@ -90,6 +90,7 @@ class BenchOptions:
     sweep_epochs: int = 240
     sweep_samples: int = 4000
     sweep_width: int = 48
+    capacity_loop: int = 15_000_000  # iterations of the CPU-bound probe (~1 s)
     # report section: a synthetic store of report_runs runs, cached under cache_dir
     report_runs: int = REPORT_TARGET_RUNS
     cache_dir: str = ".bench"
@@ -98,7 +99,7 @@ class BenchOptions:
         for name in ("repeats", "moons_samples", "batch_size", "epochs", "wide_batch",
                      "wide_steps", "peak_n", "peak_reps", "wide_in", "wide_out",
                      "tracking_repeats", "tracking_epochs", "sweep_jobs", "sweep_epochs",
-                     "sweep_samples", "sweep_width", "report_runs"):
+                     "sweep_samples", "sweep_width", "report_runs", "capacity_loop"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r}: must be an integer >= 1")
@@ -451,14 +452,40 @@ def section_wide(opts: BenchOptions) -> dict:
 
 
 # ---------------------------------------------------------------- tracking and report
+def parallel_capacity(n_loop: int) -> dict:
+    """How many cores the machine gives right now: one CPU-bound Python process alone, then two
+    at once; capacity = 2 * alone / slowest of the two (2 on an idle 2-core machine, 1 when
+    other work takes one core). A joblib speed-up cannot exceed it."""
+    import subprocess
+
+    code = (f"import time\nt = time.perf_counter()\nx = 0\nfor i in range({n_loop}): x += i\n"
+            "print(time.perf_counter() - t)")
+
+    def start():
+        return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+
+    def seconds(proc) -> float:
+        out, _ = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"capacity probe failed with code {proc.returncode}")
+        return float(out)
+
+    alone = seconds(start())
+    pair = [start(), start()]
+    both = [seconds(p) for p in pair]
+    return {"alone_s": alone, "two_at_once_s": both, "capacity": 2 * alone / max(both)}
+
+
 def section_tracking(opts: BenchOptions) -> dict:
     """MLflow's cost per run, and a sweep's speed-up under joblib (nnfs.bench_tracking)."""
     from nnfs.bench_tracking import sweep_speedup, tracking_overhead
 
     over = tracking_overhead(repeats=opts.tracking_repeats, epochs=opts.tracking_epochs,
                              warmup=opts.tracking_warmup)
+    capacity = parallel_capacity(opts.capacity_loop)
     sweep = sweep_speedup(jobs=opts.sweep_jobs, epochs=opts.sweep_epochs,
                           n_samples=opts.sweep_samples, width=opts.sweep_width)
+    capacity_after = parallel_capacity(opts.capacity_loop)
     title = (f"tracking: {over['dataset']} fit of {over['epochs']} epochs ({over['metric_points']} "
              f"metric points, PNG artifacts, no pyfunc model) with MLflow (SQLite, temporary "
              f"store) vs tracking=none, alternated, {over['repeats']} repeats; sweep of "
@@ -479,7 +506,10 @@ def section_tracking(opts: BenchOptions) -> dict:
              f"{sweep['joblib_sweep_s']:.1f} s sweep (a job's fit "
              f"{sweep['joblib_job_fit_s']:.2f} s)",
              f"  speed-up                   {sweep['speedup']:.2f}x command, "
-             f"{sweep['speedup_sweep']:.2f}x sweep"]
+             f"{sweep['speedup_sweep']:.2f}x sweep",
+             f"  cores free (2 CPU-bound processes at once vs one; 2.0 = both cores free) "
+             f"{capacity['capacity']:.2f} before the sweeps, {capacity_after['capacity']:.2f} "
+             "after: the speed-up cannot exceed it"]
     summary = {"tracking_overhead_ms": over["overhead_paired_ms"],
                "tracking_overhead_median_diff_ms": over["overhead_ms"],
                "tracking_phases_ms": over["tracking_ms"],
@@ -489,7 +519,8 @@ def section_tracking(opts: BenchOptions) -> dict:
                "sweep_speedup": sweep["speedup"],
                "sweep_speedup_sweep_wall": sweep["speedup_sweep"],
                "sweep_basic_s": sweep["basic_s"], "sweep_joblib_s": sweep["joblib_s"],
-               "sweep_job_fit_s": sweep["basic_job_fit_s"]}
+               "sweep_job_fit_s": sweep["basic_job_fit_s"],
+               "parallel_capacity": min(capacity["capacity"], capacity_after["capacity"])}
     note = "quick run" if opts.quick else ""
     sweep_note = note if opts.sweep_jobs == 12 else f"{opts.sweep_jobs} jobs, not 12"
     return {"title": title, "lines": lines, "summary": summary,
@@ -502,7 +533,8 @@ def section_tracking(opts: BenchOptions) -> dict:
                         target("  the same, from the sweeps' own wall time",
                                summary["sweep_speedup_sweep_wall"], ">=", TARGET_SWEEP_SPEEDUP,
                                sweep_note)],
-            "overhead": over, "sweep": sweep}
+            "overhead": over, "sweep": sweep,
+            "capacity": {"before": capacity, "after": capacity_after}}
 
 
 def section_report(opts: BenchOptions) -> dict:

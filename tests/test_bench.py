@@ -4,6 +4,7 @@ import json
 import math
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -158,7 +159,8 @@ def test_added_section_runs_and_prints(monkeypatch):
 # ---------------------------------------------------------------- tracking and report sections
 TINY_TRACKING = bench.BenchOptions(quick=True, tracking_repeats=1, tracking_warmup=0,
                                    tracking_epochs=3, sweep_jobs=2, sweep_epochs=2,
-                                   sweep_samples=200, sweep_width=4, report_runs=12)
+                                   sweep_samples=200, sweep_width=4, report_runs=12,
+                                   capacity_loop=200_000)
 
 
 def test_tracking_section_tiny():
@@ -175,6 +177,8 @@ def test_tracking_section_tiny():
         assert _positive_finite(s[key]), key
     assert s["sweep_speedup"] == pytest.approx(s["sweep_basic_s"] / s["sweep_joblib_s"])
     assert out["sweep"]["jobs"] == 2 and out["overhead"]["epochs"] == 3
+    assert 0 < s["parallel_capacity"] <= 2 * 1.5  # 2 cores; timing noise aside
+    assert len(out["capacity"]["before"]["two_at_once_s"]) == 2
     assert [t["threshold"] for t in out["targets"]] == [150.0, 150.0, 1.7, 1.7]
     assert {t["met"] for t in out["targets"]} <= {True, False}
     assert "2 jobs, not 12" in out["targets"][2]["note"]
@@ -183,8 +187,15 @@ def test_tracking_section_tiny():
 
 @pytest.fixture(scope="module")
 def tiny_report(tmp_path_factory):
-    """bench.run of the report section on a fresh cache folder: builds a 12-run store."""
+    """bench.run of the report section on a cache folder holding a half-built store (as an
+    interrupted bench leaves it): the section removes it and builds a 12-run store."""
+    from nnfs.report import synthetic
+
     opts = replace(TINY_TRACKING, cache_dir=str(tmp_path_factory.mktemp("bench") / "cache"))
+    half = Path(opts.cache_dir) / "report-store-12"
+    half.mkdir(parents=True)
+    (half / synthetic.MARKER).write_text(json.dumps({"complete": False}))
+    (half / "mlflow.db").write_text("torn")
     return opts, bench.run(opts, ["report"], echo=lambda line: None)
 
 
@@ -236,14 +247,8 @@ def test_synthetic_store_reads_back(tiny_report, tmp_path):
     assert run.data.metrics["test/acc"] == history[-1].value  # latest_metrics kept right
     assert run.data.params["dataset"] == "xor"
     assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["decision_boundary.png"]
-    # a half-built store (its marker says incomplete) is removed and rebuilt
-    half = tmp_path / "half"
-    half.mkdir()
-    (half / synthetic.MARKER).write_text(json.dumps({"complete": False}))
-    (half / "mlflow.db").write_text("torn")
-    rebuilt = synthetic.cached_store(half, 3)
-    assert rebuilt["n_runs"] == 3 and rebuilt["cached"] is False
-    assert not (half / "mlflow.db").exists()
+    # the half-built store the fixture left there was removed before the build
+    assert not (Path(root) / "mlflow.db").exists() and Path(store["tracking_uri"][10:]).exists()
     # a folder that is not a synthetic store is refused and left alone
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
