@@ -33,7 +33,7 @@ lint: setup ## ruff check
 gradcheck: setup ## check every backward pass against central differences
 	$(BIN)/nnfs-gradcheck
 
-bench: setup ## speed vs scikit-learn, one process (2-3 min; QUICK=1: < 1 min); writes bench.json
+bench: setup ## speed: nnfs vs scikit-learn, tracking, report (~3 min, +1 the first time; QUICK=1: < 1 min) -> bench.json
 	$(BIN)/nnfs-bench $(if $(QUICK),--quick) --json bench.json
 
 demo: setup ## the tour: separability, activations x loss, baselines -> mlflow.db + report (< 5 min)
