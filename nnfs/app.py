@@ -403,6 +403,9 @@ def task(cfg: DictConfig) -> dict[str, Any]:
     except KeyboardInterrupt:
         raise
     except Exception as exc:
+        if isinstance(exc, TrackingLost) and not multirun:  # one line: where the result is
+            print(f"nnfs-train: error: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None
         if not multirun or not cfg.tracking.enabled:
             raise
         # the child is FAILED with the error; the sweep goes on (a raise would stop joblib)

@@ -14,10 +14,8 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, TINY, all_runs, nnfs_train
-from hydra import compose, initialize_config_dir
 
-from nnfs import app, tracking
-from nnfs import config as C
+from nnfs import tracking
 
 BIN = Path(sys.executable).parent
 
@@ -99,45 +97,43 @@ def test_the_readme_ui_command_binds_to_localhost():
             assert "--host 127.0.0.1" in ln or "--host localhost" in ln, ln
 
 
-def _cfg(overrides):
-    C.register()
-    with initialize_config_dir(config_dir=str(C.CONF_DIR), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
-
-
-def test_the_server_dies_mid_run_and_nnfs_sync_uploads_the_result(server, tmp_path,
-                                                                   monkeypatch):
+def test_the_server_dies_mid_run_and_nnfs_sync_uploads_the_result(server, tmp_path):
+    """A single run through the real command; the server is killed (by PID) while it fits."""
     proc, url = server
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
-    epochs = 6
-    cfg = _cfg(["dataset=xor", f"tracking.uri={url}", "tracking.experiment=lost",
-                "tracking.log_model=true", "tracking.log_figures=false",
-                "dataset.n_samples=120", f"train.epochs={epochs}", "model.width=4",
-                "baseline=none"])
-    job_dir = tmp_path / "multirun" / "0"
-
-    def kill_server(epoch, metrics):
-        if epoch == 3:  # the run exists in the server; now the server is gone
-            _stop(proc)
-
-    with pytest.raises(app.TrackingLost) as lost:
-        app.run_job(cfg, app.JobInfo(run_name="lost run", job_dir=str(job_dir)),
-                    callbacks=[kill_server])
-    msg = str(lost.value)
-    offline = job_dir / "offline"
-    assert len(msg.splitlines()) == 1
-    assert str(offline) in msg and "nnfs-sync" in msg, msg
+    epochs = 300  # sgd, batch 1: a few seconds of fitting, time to kill the server
+    args = ["dataset=xor", f"tracking.uri={url}", "tracking.experiment=lost",
+            "tracking.log_model=true", "tracking.log_figures=false", "dataset.n_samples=120",
+            f"train.epochs={epochs}", "model.width=4", "baseline=none", "optimizer=sgd",
+            f"hydra.run.dir={tmp_path / 'outputs' / 'job'}"]
+    env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+           "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    job = subprocess.Popen([str(BIN / "nnfs-train"), *args], cwd=tmp_path, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # until the run exists in the server, then kill it
+        if any(r.info.status == "RUNNING" for r in all_runs(url, "lost")):
+            break
+        assert job.poll() is None, job.communicate()[1][-3000:]
+        time.sleep(0.2)
+    _stop(proc)
+    _, err = job.communicate(timeout=180)
+    assert job.returncode == 1, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    offline = tmp_path / "outputs" / "job" / "offline"
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("nnfs-train: error: tracking failed after the fit"), err[-3000:]
+    assert f"nnfs-sync {offline}" in last, last
     assert {p.name for p in offline.iterdir()} >= {"run.json", "history.json", "weights.npz",
                                                     "config.yaml", "X_example.npy"}
 
     # upload into a working store: the run, its params, every metric point, the model
     good = f"sqlite:///{tmp_path / 'good' / 'mlflow.db'}"
-    sync = subprocess.run([str(BIN / "nnfs-sync"), str(tmp_path / "multirun"), "--uri", good],
+    sync = subprocess.run([str(BIN / "nnfs-sync"), str(tmp_path / "outputs"), "--uri", good],
                           capture_output=True, text=True, timeout=180)
     assert sync.returncode == 0, sync.stderr[-3000:]
     (run,) = all_runs(good, "lost")
-    assert run.info.status == "FINISHED" and run.info.run_name == "lost run"
+    assert run.info.status == "FINISHED" and "dataset=xor" in run.info.run_name
     assert run.data.params["dataset.name"] == "xor" and run.data.tags["impl"] == "nnfs"
     assert run.data.tags["outcome"] == "finished"
     client = tracking.get_client(good)
@@ -155,7 +151,7 @@ def test_the_server_dies_mid_run_and_nnfs_sync_uploads_the_result(server, tmp_pa
     assert np.array_equal(model.predict(X), net.predict(X))
 
     # a second sync uploads nothing twice
-    again = subprocess.run([str(BIN / "nnfs-sync"), str(tmp_path / "multirun"), "--uri", good],
+    again = subprocess.run([str(BIN / "nnfs-sync"), str(tmp_path / "outputs"), "--uri", good],
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "nothing to upload" in again.stdout
     assert len(all_runs(good, "lost")) == 1
