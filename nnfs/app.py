@@ -477,7 +477,8 @@ class SweepCallback(Callback):
             uri = tracking.resolve_uri(config.tracking.uri)
             client = tracking.get_client(uri)
             exp = tracking.ensure_experiment(client, config.tracking.experiment, uri)
-            self.resumed = _resume(client, exp, config)
+            reused = _resume(client, exp, config)
+            self.resumed = len(reused)
             sweep_dir = os.path.abspath(str(config.hydra.sweep.dir))
             launcher = config.hydra.runtime.choices.get("hydra/launcher", "basic")
             self.parent = tracking.start_parent_run(
@@ -486,6 +487,7 @@ class SweepCallback(Callback):
                       "grid": grid, "n_jobs": n_jobs, "launcher": launcher,
                       "skipped": len(_PREFLIGHT.get("skipped", [])),
                       "resumed": self.resumed, **tracking.runtime_tags(),
+                      "resumed_run_ids": ",".join(reused),
                       "tracking_uri": tracking.redact(uri)})
             _ACTIVE_PARENT.update(uri=uri, run_id=self.parent, experiment_id=exp)
             env[tracking.PARENT_ENV] = self.parent
@@ -524,20 +526,22 @@ class SweepCallback(Callback):
                 f"runs are FAILED with the tag 'error' (parent run {self.parent})")
 
 
-def _resume(client, experiment_id: str, config: DictConfig) -> int:
+def _resume(client, experiment_id: str, config: DictConfig) -> list[str]:
     """Before a sweep (``resume=true``): runs left RUNNING by a dead process end KILLED; the
-    number of this sweep's jobs FINISHED before (each job skips itself, ``_finished_before``)."""
+    run ids of this sweep's jobs FINISHED before (each job skips itself, ``_finished_before``;
+    the parent lists them in its tag ``resumed_run_ids``, so a report can gather the whole
+    sweep)."""
     if not config.get("resume", True):
-        return 0
+        return []
     dead = tracking.end_dead_runs(client, experiment_id)
     if dead:
         log.info("resume: %d runs left RUNNING by a process that is gone are now KILLED",
                  len(dead))
     done = tracking.finished_hashes(client, experiment_id)
-    resumed = sum(h in done for h in _JOB_HASHES)
+    resumed = [done[h] for h in _JOB_HASHES if h in done]
     if resumed:
         log.info("resume: %d of %d jobs FINISHED before and are skipped (resume=false runs "
-                 "them again)", resumed, len(_JOB_HASHES))
+                 "them again)", len(resumed), len(_JOB_HASHES))
     return resumed
 
 

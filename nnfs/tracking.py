@@ -713,8 +713,10 @@ def finished_run(client, experiment_id: str, config_hash_: str) -> str | None:
     return runs[0].info.run_id if runs else None
 
 
-def finished_hashes(client, experiment_id: str) -> set[str]:
-    """The ``config_hash`` of every FINISHED nnfs run of the experiment."""
+def finished_hashes(client, experiment_id: str) -> dict[str, str]:
+    """{config_hash: run id} of the FINISHED nnfs runs of the experiment (the latest of each)."""
     runs = _all_runs(client, experiment_id,
                      "attributes.status = 'FINISHED' and tags.impl = 'nnfs'")
-    return {r.data.tags["config_hash"] for r in runs if "config_hash" in r.data.tags}
+    runs.sort(key=lambda r: r.info.start_time or 0)
+    return {r.data.tags["config_hash"]: r.info.run_id for r in runs
+            if "config_hash" in r.data.tags}

@@ -74,6 +74,12 @@ def _check_resumed(store, done, finished_before: int) -> None:
     assert second.data.metrics["sweep/resumed"] == finished_before
     assert second.data.metrics["sweep/errors"] == 0
     assert second.data.metrics["sweep/runs"] == len(SEEDS.split(",")) - finished_before
+    # the rerun's parent names the runs it reused, so a report can gather the whole sweep
+    reused = set(second.data.tags["resumed_run_ids"].split(",")) - {""}
+    assert len(reused) == finished_before
+    assert {r.info.run_id for r in finished if r.info.run_id in reused} == reused
+    assert {r.data.tags["mlflow.parentRunId"] for r in finished
+            if r.info.run_id in reused} == {first.info.run_id}
     text = done.stdout + done.stderr
     assert f"{finished_before} resumed" in text, text[-2000:]
     assert text.count("resumed: FINISHED before") == finished_before
