@@ -39,8 +39,9 @@ EXIT_BAD_CONFIG = 2
 
 # what the launching process learnt before Hydra started (read by the sweep callback)
 _PREFLIGHT: dict[str, Any] = {}
-# config_hash of every job of the command (preflight), to count what a resumed sweep skips
+# config_hash of every job of the command (preflight): the sweep's identity (sweep_hash)
 _JOB_HASHES: list[str] = []
+RESUMED_ENV = "NNFS_RESUMED"  # "1" in the jobs of a sweep that reuses an interrupted parent
 # the sweep's parent run, so that Ctrl-C in the launching process can end it KILLED
 _ACTIVE_PARENT: dict[str, str] = {}
 
@@ -393,7 +394,7 @@ def task(cfg: DictConfig) -> dict[str, Any]:
         except C.Incompatible as exc:
             log.info("%s skipped: %s", _job_label(info), exc)
             return {"outcome": "skipped", "reason": str(exc)}
-        done = _finished_before(cfg)
+        done = _finished_before(cfg, info)
         if done:
             log.info("%s resumed: FINISHED before as run %s", _job_label(info), done)
             return {"outcome": "resumed", "run_id": done}
@@ -430,18 +431,20 @@ def task(cfg: DictConfig) -> dict[str, Any]:
     return {"outcome": history.status, metric: value, "seconds": seconds}
 
 
-def _finished_before(cfg: DictConfig) -> str | None:
-    """With ``resume`` (the default), the id of a FINISHED run of this very configuration
-    (same ``config_hash``: resolved config and seed) in the experiment, else None."""
-    if not cfg.get("resume", True) or not cfg.tracking.enabled:
+def _finished_before(cfg: DictConfig, info: JobInfo) -> str | None:
+    """In a resumed sweep (its parent reused, ``RESUMED_ENV``), the id of a FINISHED nnfs child
+    of that parent with this job's ``config_hash`` (resolved config and seed), else None."""
+    if os.environ.get(RESUMED_ENV) != "1" or not info.parent_run_id or not cfg.tracking.enabled:
         return None
     uri = tracking.resolve_uri(cfg.tracking.uri)
     client = tracking.get_client(uri)
     exp = client.get_experiment_by_name(cfg.tracking.experiment)
     if exp is None:
         return None
-    return tracking.finished_run(client, exp.experiment_id,
-                                 tracking.config_hash(C.flatten(C.to_dict(cfg))))
+    done = tracking.finished_children(
+        client, exp.experiment_id, info.parent_run_id,
+        {"impl": "nnfs", "config_hash": tracking.config_hash(C.flatten(C.to_dict(cfg)))})
+    return done[0].info.run_id if done else None
 
 
 def _job_label(info: JobInfo) -> str:
@@ -455,8 +458,9 @@ class SweepCallback(Callback):
     """The sweep's MLflow parent run, in the launching process.
 
     on_multirun_start: store + experiment + parent run, created once before any worker starts
-    (a fresh SQLite store raced by several processes fails in MLflow's migrations); the parent
-    id, the swept axes and the job count go to every job via ``hydra.job.env_set``.
+    (a fresh SQLite store raced by several processes fails in MLflow's migrations), or the
+    interrupted parent of the same sweep reused (``_resume``); the parent id, the swept axes
+    and the job count go to every job via ``hydra.job.env_set``.
     on_multirun_end: the summary on the parent (runs, failed, diverged, best child), its end,
     and a non-zero exit when a job raised.
     """
@@ -477,18 +481,19 @@ class SweepCallback(Callback):
             uri = tracking.resolve_uri(config.tracking.uri)
             client = tracking.get_client(uri)
             exp = tracking.ensure_experiment(client, config.tracking.experiment, uri)
-            reused = _resume(client, exp, config)
-            self.resumed = len(reused)
             sweep_dir = os.path.abspath(str(config.hydra.sweep.dir))
             launcher = config.hydra.runtime.choices.get("hydra/launcher", "basic")
-            self.parent = tracking.start_parent_run(
-                client, exp, run_name=f"sweep {os.path.basename(sweep_dir)}",
-                tags={"sweep_dir": sweep_dir, "overrides": " ".join(overrides),
-                      "grid": grid, "n_jobs": n_jobs, "launcher": launcher,
-                      "skipped": len(_PREFLIGHT.get("skipped", [])),
-                      "resumed": self.resumed, **tracking.runtime_tags(),
-                      "resumed_run_ids": ",".join(reused),
-                      "tracking_uri": tracking.redact(uri)})
+            tags = {"sweep_dir": sweep_dir, "overrides": " ".join(overrides), "grid": grid,
+                    "n_jobs": n_jobs, "launcher": launcher,
+                    "skipped": len(_PREFLIGHT.get("skipped", [])), **tracking.runtime_tags(),
+                    "tracking_uri": tracking.redact(uri)}
+            signature = tracking.sweep_hash(_JOB_HASHES) if _JOB_HASHES else ""
+            if signature:
+                tags["sweep_hash"] = signature
+            reused, self.resumed = _resume(client, exp, config, signature, tags)
+            self.parent = reused or tracking.start_parent_run(
+                client, exp, run_name=f"sweep {os.path.basename(sweep_dir)}", tags=tags)
+            env[RESUMED_ENV] = "1" if reused else "0"
             _ACTIVE_PARENT.update(uri=uri, run_id=self.parent, experiment_id=exp)
             env[tracking.PARENT_ENV] = self.parent
             # remote workers (Ray, SLURM) log to this store, not to their machine's default;
@@ -510,7 +515,7 @@ class SweepCallback(Callback):
         client = tracking.get_client(uri)
         summary = tracking.summarize_sweep(client, exp, self.parent)
         summary["skipped"] = len(_PREFLIGHT.get("skipped", []))
-        summary["resumed"] = self.resumed
+        summary["resumed"] = self.resumed  # skipped now: FINISHED in the interrupted attempt
         tracking.finish_parent_run(client, self.parent, summary,
                                    wall_s=time.perf_counter() - self.t0)
         _ACTIVE_PARENT.clear()
@@ -526,23 +531,30 @@ class SweepCallback(Callback):
                 f"runs are FAILED with the tag 'error' (parent run {self.parent})")
 
 
-def _resume(client, experiment_id: str, config: DictConfig) -> list[str]:
-    """Before a sweep (``resume=true``): runs left RUNNING by a dead process end KILLED; the
-    run ids of this sweep's jobs FINISHED before (each job skips itself, ``_finished_before``;
-    the parent lists them in its tag ``resumed_run_ids``, so a report can gather the whole
-    sweep)."""
-    if not config.get("resume", True):
-        return []
+def _resume(client, experiment_id: str, config: DictConfig, signature: str,
+            tags: dict[str, Any]) -> tuple[str | None, int]:
+    """Before a sweep: runs left RUNNING by a dead process end KILLED (always). With
+    ``resume=true`` (the default), if the newest parent of the same sweep (``sweep_hash``) was
+    interrupted (KILLED, FAILED), it becomes this sweep's parent again (RUNNING, with ``tags``
+    and ``resumed=true``): ``(its id, how many of its jobs FINISHED and are skipped)``. Else
+    ``(None, 0)``: a fresh parent, nothing skipped (a completed sweep reruns in full)."""
     dead = tracking.end_dead_runs(client, experiment_id)
     if dead:
-        log.info("resume: %d runs left RUNNING by a process that is gone are now KILLED",
-                 len(dead))
-    done = tracking.finished_hashes(client, experiment_id)
-    resumed = [done[h] for h in _JOB_HASHES if h in done]
-    if resumed:
-        log.info("resume: %d of %d jobs FINISHED before and are skipped (resume=false runs "
-                 "them again)", len(resumed), len(_JOB_HASHES))
-    return resumed
+        log.info("%d runs left RUNNING by a process that is gone are now KILLED", len(dead))
+    if not config.get("resume", True):
+        return None, 0
+    old = tracking.resumable_parent(client, experiment_id, signature) if signature else None
+    if old is None:
+        return None, 0
+    done = tracking.finished_hashes(client, experiment_id, old.info.run_id)
+    skipped = sum(h in done for h in _JOB_HASHES)
+    tags["resumed"] = "true"
+    tags["resumes"] = int(old.data.tags.get("resumes", "0") or 0) + 1
+    tracking.reopen_parent(client, old.info.run_id, tags)
+    log.info("resume: sweep %s was %s; %d of %d jobs FINISHED there and are skipped, the "
+             "others run under it again (resume=false starts a fresh sweep)", old.info.run_id,
+             old.info.status, skipped, len(_JOB_HASHES))
+    return old.info.run_id, skipped
 
 
 def _quote(value: str) -> str:
@@ -773,7 +785,9 @@ def main(argv: list[str] | None = None) -> None:
     # a leftover run id in the environment would make MLflow attach to a foreign run
     os.environ.pop("MLFLOW_RUN_ID", None)
     os.environ.pop(tracking.PARENT_ENV, None)
+    os.environ.pop(RESUMED_ENV, None)
     _PREFLIGHT.clear()
+    _JOB_HASHES.clear()  # preflight may return early (--cfg, another sweeper): no stale hashes
     _PREFLIGHT.update(preflight(argv) or {})
     saved = sys.argv
     sys.argv = [saved[0] if saved else "nnfs-train", *argv]

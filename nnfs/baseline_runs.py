@@ -300,6 +300,28 @@ def _logreg(cfg: DictConfig, info, result, tracker: Tracker | None) -> dict[str,
                                   {"paired_with": ",".join(shared["paired_with"])})
                 _write_json(record, shared)
             return shared.get("final")
+        earlier = _earlier_logreg(cfg, info, result, tracker)
+        if earlier is not None:  # a resumed sweep: its first attempt fitted it already
+            _write_json(record, earlier)
+            return earlier["final"]
         run_id, final = _fit_logreg(cfg, info, result, tracker)
         _write_json(record, {"run_id": run_id, "final": final, "paired_with": [result.run_id]})
         return final
+
+
+def _earlier_logreg(cfg: DictConfig, info, result, tracker: Tracker) -> dict | None:
+    """The FINISHED logreg of this data under the same parent, fitted by an earlier attempt
+    of a resumed sweep (its record is in the old sweep folder): this job joins its
+    ``paired_with``; the record to share it, or None."""
+    runs = tracking.finished_children(
+        tracker.client, result.experiment_id, info.parent_run_id,
+        {"impl": "sklearn", "baseline": "logreg", "data_key": data_key(cfg)})
+    if not runs:
+        return None
+    run = runs[0]
+    paired = [p for p in run.data.tags.get("paired_with", "").split(",") if p]
+    if result.run_id not in paired:
+        paired.append(result.run_id)
+        tracking.log_tags(tracker.client, run.info.run_id, {"paired_with": ",".join(paired)})
+    final = {k: v for k, v in run.data.metrics.items() if k.startswith(("final/", "time/"))}
+    return {"run_id": run.info.run_id, "final": final, "paired_with": paired}

@@ -704,19 +704,43 @@ def end_dead_runs(client, experiment_id: str) -> list[str]:
     return ended
 
 
-def finished_run(client, experiment_id: str, config_hash_: str) -> str | None:
-    """The id of a FINISHED nnfs run of the experiment with this ``config_hash``, or None."""
+def sweep_hash(config_hashes: Iterable[str]) -> str:
+    """The identity of a sweep: a hash of the sorted ``config_hash`` of all its jobs (the same
+    command, study grid included, gives the same hash whatever the launcher or folder)."""
+    blob = json.dumps(sorted(config_hashes))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def resumable_parent(client, experiment_id: str, sweep_hash_: str):
+    """The newest parent run (kind=sweep) of the experiment with this ``sweep_hash`` when it
+    was interrupted (KILLED or FAILED; a dead launcher's RUNNING parent is KILLED by
+    ``end_dead_runs`` first), else None: a completed sweep, or one running now, is not
+    resumed."""
     runs = client.search_runs(
-        [experiment_id], max_results=1,
-        filter_string=f"attributes.status = 'FINISHED' and tags.impl = 'nnfs' "
-                      f"and tags.config_hash = '{config_hash_}'")
-    return runs[0].info.run_id if runs else None
+        [experiment_id], max_results=1, order_by=["attributes.start_time DESC"],
+        filter_string=f"tags.kind = 'sweep' and tags.sweep_hash = '{sweep_hash_}'")
+    if runs and runs[0].info.status in ("KILLED", "FAILED"):
+        return runs[0]
+    return None
 
 
-def finished_hashes(client, experiment_id: str) -> dict[str, str]:
-    """{config_hash: run id} of the FINISHED nnfs runs of the experiment (the latest of each)."""
-    runs = _all_runs(client, experiment_id,
-                     "attributes.status = 'FINISHED' and tags.impl = 'nnfs'")
-    runs.sort(key=lambda r: r.info.start_time or 0)
-    return {r.data.tags["config_hash"]: r.info.run_id for r in runs
+def reopen_parent(client, run_id: str, tags: Mapping[str, Any]) -> None:
+    """An interrupted parent run becomes the parent of the rerun: new tags, RUNNING again
+    (MLflow's stores allow a terminal run back to RUNNING; ``finish_parent_run`` ends it)."""
+    log_tags(client, run_id, tags)
+    client.update_run(run_id, status="RUNNING")
+
+
+def finished_children(client, experiment_id: str, parent_run_id: str,
+                      tags: Mapping[str, str]) -> list:
+    """The FINISHED children of ``parent_run_id`` carrying all ``tags`` (key = value)."""
+    filt = " and ".join(["attributes.status = 'FINISHED'"]
+                        + [f"tags.`{k}` = '{v}'" for k, v in tags.items()])
+    return child_runs(client, experiment_id, parent_run_id, filter_string=filt)
+
+
+def finished_hashes(client, experiment_id: str, parent_run_id: str) -> set[str]:
+    """The ``config_hash`` of every FINISHED nnfs child of ``parent_run_id``."""
+    return {r.data.tags["config_hash"]
+            for r in finished_children(client, experiment_id, parent_run_id, {"impl": "nnfs"})
             if "config_hash" in r.data.tags}

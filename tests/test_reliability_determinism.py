@@ -1,6 +1,7 @@
 """Same config + same seed = the same numbers, bit for bit: a sweep over float64 and float32
-under the basic launcher, then the same sweep under joblib (``resume=false``: otherwise it
-would skip everything, which is also checked), metric histories compared from the store."""
+under the basic launcher, then the same command under joblib (the first sweep completed, so
+the rerun is a new sweep that runs every job: nothing is resumed, which is also checked),
+metric histories compared from the store."""
 
 from __future__ import annotations
 
@@ -29,15 +30,17 @@ def _histories(client, run) -> dict[str, list[tuple[int, float]]]:
 def test_same_config_and_seed_give_identical_metrics_under_both_launchers(store, tmp_path):
     basic = nnfs_train(ARGS, cwd=tmp_path)
     assert basic.returncode == 0, basic.stderr[-3000:]
-    # resume (the default) finds both configurations FINISHED: nothing runs again
-    resumed = nnfs_train(ARGS, cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "2 resumed" in resumed.stdout + resumed.stderr
-    assert len([r for r in all_runs(store) if r.data.tags.get("impl") == "nnfs"]) == 2
-    # resume=false: a fresh sweep, under joblib
-    joblib = nnfs_train([*ARGS, "resume=false", "hydra/launcher=joblib",
-                         "hydra.launcher.n_jobs=2"], cwd=tmp_path)
+    # the same command again, under joblib: the sweep completed, so every job runs again
+    joblib = nnfs_train([*ARGS, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+                        cwd=tmp_path)
     assert joblib.returncode == 0, joblib.stderr[-3000:]
+    assert "0 resumed" in joblib.stdout + joblib.stderr
+    parents = sorted((r for r in all_runs(store) if r.data.tags.get("kind") == "sweep"),
+                     key=lambda r: r.info.start_time)
+    assert len(parents) == 2 and all(p.info.status == "FINISHED" for p in parents)
+    assert parents[0].data.tags["sweep_hash"] == parents[1].data.tags["sweep_hash"]
+    assert parents[1].data.metrics["sweep/finished"] == 2
+    assert parents[1].data.metrics["sweep/resumed"] == 0
 
     client = tracking.get_client(store)
     runs = [r for r in all_runs(store) if r.data.tags.get("impl") == "nnfs"]
