@@ -142,7 +142,8 @@ class Config:
     train: TrainConf = field(default_factory=TrainConf)
     tracking: TrackingConf = field(default_factory=TrackingConf)
     baseline: BaselineConf = field(default_factory=BaselineConf)
-    # a rerun of a sweep skips the configurations already FINISHED in the experiment
+    # a rerun of an interrupted sweep reattaches to its parent run and skips the
+    # configurations FINISHED there (resume=false: always a fresh sweep)
     resume: bool = True
 
 

@@ -111,8 +111,8 @@ def test_the_server_dies_mid_run_and_nnfs_sync_uploads_the_result(server, tmp_pa
     job = subprocess.Popen([str(BIN / "nnfs-train"), *args], cwd=tmp_path, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while time.time() < deadline:  # until the run exists in the server, then kill it
-        if any(r.info.status == "RUNNING" for r in all_runs(url, "lost")):
+    while time.time() < deadline:  # until the run is set up (params logged: fitting), then kill
+        if any(r.info.status == "RUNNING" and r.data.params for r in all_runs(url, "lost")):
             break
         assert job.poll() is None, job.communicate()[1][-3000:]
         time.sleep(0.2)
