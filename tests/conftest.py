@@ -6,6 +6,7 @@ session and copied for each test that needs one (a file copy: milliseconds).
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -18,6 +19,18 @@ ROOT = Path(__file__).resolve().parent.parent
 NNFS_TRAIN = Path(sys.executable).parent / "nnfs-train"
 # few samples and epochs: every launch in the tests stays around a second of fitting
 TINY = ["dataset.n_samples=120", "train.epochs=4", "model.width=4", "baseline=none"]
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored():
+    """In-process Hydra launches (app.main) attach handlers bound to pytest's captured streams
+    to the root logger; later tests would log into those closed streams. Put the root logger
+    back as it was after every test."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
