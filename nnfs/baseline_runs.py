@@ -212,36 +212,48 @@ def run_for_job(cfg: DictConfig, info, result) -> dict[str, dict[str, float]]:
     return out
 
 
-def _mlp(cfg: DictConfig, info, result, tracker: Tracker | None) -> dict[str, float] | None:
-    data = result.data
+def _fit_and_log(kind: str, info, tracker: Tracker | None, prepare, data, threads: int):
+    """(run id or None, finals or None) of one baseline: ``prepare()`` builds ``(estimator,
+    substitutions, start)`` where ``start(estimator)`` opens its run (when tracked); the fit's
+    result finishes the run. A failure ends the run FAILED (KILLED on Ctrl-C, re-raised) and is
+    logged: a baseline never fails its nnfs job."""
     run_id = None
     try:
-        kw, extra = mlp_settings(cfg, data)
-        estimator, subs = baselines.matched_mlp(**kw)
-        subs = {**subs, **extra}
+        estimator, subs, start = prepare()
         if tracker is not None:
-            flat = C.flatten(C.to_dict(cfg))
-            # the nnfs pair's params (same axis names and values): the UI and the report
-            # group the two runs together
-            params = {**flat, **info.choices, **info.axes}
-            run_id = tracker.start(f"sklearn mlp | {info.run_name}", estimator, params=params,
-                                   tags={"baseline": "mlp", "paired_with": result.run_id,
-                                         **subs})
-        res = baselines.fit_baseline((estimator, subs), data, threads=int(cfg.train.threads))
+            run_id = start(estimator)
+        res = baselines.fit_baseline((estimator, subs), data, threads=threads)
         if tracker is not None:
             tracker.finish(run_id, res)
-        return res.final
+        return run_id, res.final
     except KeyboardInterrupt as exc:
         if tracker is not None:
             tracker.fail(run_id, exc)
         raise
     except Exception as exc:
         log.log(logging.WARNING if diverged(exc) else logging.ERROR,
-                "%s: sklearn mlp baseline FAILED (%s: %s)", info.run_name, type(exc).__name__,
-                exc)
+                "%s: sklearn %s baseline FAILED (%s: %s)", info.run_name, kind,
+                type(exc).__name__, exc)
         if tracker is not None:
             tracker.fail(run_id, exc)
-        return None
+        return run_id, None
+
+
+def _mlp(cfg: DictConfig, info, result, tracker: Tracker | None) -> dict[str, float] | None:
+    data = result.data
+
+    def prepare():
+        kw, extra = mlp_settings(cfg, data)
+        estimator, subs = baselines.matched_mlp(**kw)
+        subs = {**subs, **extra}
+        # the nnfs pair's params (same axis names and values): the UI and the report group
+        # the two runs together
+        params = {**C.flatten(C.to_dict(cfg)), **info.choices, **info.axes}
+        return estimator, subs, lambda est: tracker.start(
+            f"sklearn mlp | {info.run_name}", est, params=params,
+            tags={"baseline": "mlp", "paired_with": result.run_id, **subs})
+
+    return _fit_and_log("mlp", info, tracker, prepare, data, int(cfg.train.threads))[1]
 
 
 def _logreg_params(cfg: DictConfig, info) -> dict[str, Any]:
@@ -257,31 +269,17 @@ def _logreg_params(cfg: DictConfig, info) -> dict[str, Any]:
 def _fit_logreg(cfg: DictConfig, info, result, tracker: Tracker | None):
     """(run id or None, finals or None): one LogisticRegression (Ridge) fitted and logged."""
     data = result.data
-    estimator = baselines.logreg(task=data.task, seed=int(cfg.seed))
-    run_id = None
-    try:
-        if tracker is not None:
-            name = f"sklearn logreg | {data.name} seed={int(cfg.seed)}"
-            if cfg.features.name != "raw":
-                name += f" features={cfg.features.name}"
-            run_id = tracker.start(name, estimator, params=_logreg_params(cfg, info),
-                                   tags={"baseline": "logreg", "paired_with": result.run_id,
-                                         "data_key": data_key(cfg)})
-        res = baselines.fit_baseline(estimator, data, threads=int(cfg.train.threads))
-        if tracker is not None:
-            tracker.finish(run_id, res)
-        return run_id, res.final
-    except KeyboardInterrupt as exc:
-        if tracker is not None:
-            tracker.fail(run_id, exc)
-        raise
-    except Exception as exc:
-        log.log(logging.WARNING if diverged(exc) else logging.ERROR,
-                "%s: sklearn logreg baseline FAILED (%s: %s)", info.run_name, type(exc).__name__,
-                exc)
-        if tracker is not None:
-            tracker.fail(run_id, exc)
-        return run_id, None
+
+    def prepare():
+        estimator = baselines.logreg(task=data.task, seed=int(cfg.seed))
+        name = f"sklearn logreg | {data.name} seed={int(cfg.seed)}"
+        if cfg.features.name != "raw":
+            name += f" features={cfg.features.name}"
+        return estimator, {}, lambda est: tracker.start(
+            name, est, params=_logreg_params(cfg, info),
+            tags={"baseline": "logreg", "paired_with": result.run_id, "data_key": data_key(cfg)})
+
+    return _fit_and_log("logreg", info, tracker, prepare, data, int(cfg.train.threads))
 
 
 def _logreg(cfg: DictConfig, info, result, tracker: Tracker | None) -> dict[str, float] | None:
